@@ -1,0 +1,161 @@
+package ops
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/supcon-go/supcon/model/gradcheck"
+	"github.com/supcon-go/supcon/tpu"
+)
+
+// checkGrad runs a float64 finite-difference check of fn's gradient wrt all inputs.
+func checkGrad(t *testing.T, name string, fn func([]*Node) *Node, inputs ...*tensors.Tensor) {
+	t.Helper()
+	rep, err := gradcheck.Check(tpu.ForTests(), fn, inputs, gradcheck.Options{Seed: 7})
+	if err != nil {
+		t.Errorf("%s: %v", name, err)
+		return
+	}
+	t.Logf("%s: %d probes, max abs err %.3g", name, rep.Probes, rep.MaxAbsErr)
+}
+
+func TestSliceVJP(t *testing.T) {
+	x := gradcheck.RandomTensor(1, 5, 7, 4)
+	cases := []struct {
+		name string
+		spec []SliceAxisSpec
+	}{
+		{"axis0", []SliceAxisSpec{AxisRange(1, 4)}},
+		{"axis1-2", []SliceAxisSpec{AxisRange(), AxisRange(2, 6), AxisRange(1)}},
+		{"strided-axis1", []SliceAxisSpec{AxisRange(), AxisRange(1, 7).Stride(2)}},
+		{"strided-all-axes", []SliceAxisSpec{AxisRange(0, 5).Stride(2), AxisRange(1, 6).Stride(3), AxisRange(1, 4).Stride(2)}},
+		{"single-element", []SliceAxisSpec{AxisElem(4), AxisElem(0), AxisElem(3)}},
+	}
+	for _, c := range cases {
+		checkGrad(t, "Slice "+c.name, func(in []*Node) *Node { return Slice(in[0], c.spec...) }, x)
+	}
+}
+
+func TestDotGeneralVJP(t *testing.T) {
+	r := gradcheck.RandomTensor
+	cases := []struct {
+		name     string
+		lhs, rhs *tensors.Tensor
+		fn       func(lhs, rhs *Node) *Node
+	}{
+		{"matmul", r(1, 3, 4), r(2, 4, 5), func(a, b *Node) *Node { return MatMul(a, b) }},
+		{"matvec", r(1, 3, 4), r(2, 4), func(a, b *Node) *Node { return Dot(a, b) }},
+		{"vecvec", r(1, 4), r(2, 4), func(a, b *Node) *Node { return Dot(a, b) }},
+		{"batched-matmul", r(3, 2, 3, 4), r(4, 2, 4, 5), func(a, b *Node) *Node { return MatMul(a, b) }},
+		{"dense-with-batch-dims", r(5, 2, 3, 4), r(6, 4, 5), func(a, b *Node) *Node { return Einsum("bsi,io->bso", a, b) }},
+		{"einsum-permuted", r(7, 3, 2, 4, 5), r(8, 5, 4, 2), func(a, b *Node) *Node { return Einsum("ibjk,kjb->bi", a, b) }},
+		// Batch axes in different positions and two contracting axes given in non-increasing order.
+		{"dotgeneral-2-contractions", r(9, 2, 3, 4, 5), r(10, 5, 6, 4, 2), func(a, b *Node) *Node {
+			return DotGeneral(a, []int{3, 2}, []int{0}, b, []int{0, 2}, []int{3})
+		}},
+		{"dotgeneral-2-batch-axes-swapped", r(11, 2, 3, 4), r(12, 3, 4, 2), func(a, b *Node) *Node {
+			return DotGeneral(a, []int{2}, []int{1, 0}, b, []int{1}, []int{0, 2})
+		}},
+		{"dotgeneral-no-contraction", r(13, 2, 3), r(14, 2, 4), func(a, b *Node) *Node {
+			return DotGeneral(a, nil, []int{0}, b, nil, []int{0})
+		}},
+	}
+	for _, c := range cases {
+		checkGrad(t, c.name, func(in []*Node) *Node { return c.fn(in[0], in[1]) }, c.lhs, c.rhs)
+	}
+}
+
+// TestDotGeneralVJPBuildsDotGenerals makes sure the registered VJP is the matrix-product one (the
+// stock one is correct too, so the finite-difference checks alone cannot tell them apart).
+func TestDotGeneralVJPBuildsDotGenerals(t *testing.T) {
+	g := NewGraph(tpu.ForTests(), "vjp")
+	a := Parameter(g, "a", gradcheck.RandomTensor(1, 64, 32).Shape())
+	b := Parameter(g, "b", gradcheck.RandomTensor(1, 32, 16).Shape())
+	loss := ReduceAllSum(DotGeneral(a, []int{1}, nil, b, []int{0}, nil))
+	grads := Gradient(loss, a, b)
+	for i, grad := range grads {
+		if !reachesType(grad, NodeTypeDotGeneral) {
+			t.Errorf("gradient #%d does not use DotGeneral", i)
+		}
+		if reachesShapeLargerThan(grad, 64*32) {
+			t.Errorf("gradient #%d materialises a tensor larger than its operand (broadcast product)", i)
+		}
+	}
+	g.Finalize()
+}
+
+func reachesType(n *Node, want NodeType) bool {
+	return walk(n, func(m *Node) bool { return m.Type() == want })
+}
+
+func reachesShapeLargerThan(n *Node, size int) bool {
+	return walk(n, func(m *Node) bool { return m.Shape().Size() > size })
+}
+
+func walk(n *Node, pred func(*Node) bool) bool {
+	seen := map[NodeId]bool{}
+	var rec func(*Node) bool
+	rec = func(m *Node) bool {
+		if seen[m.Id()] {
+			return false
+		}
+		seen[m.Id()] = true
+		if pred(m) {
+			return true
+		}
+		return slices.ContainsFunc(m.Inputs(), rec)
+	}
+	return rec(n)
+}
+
+func TestElementwiseVJPs(t *testing.T) {
+	positive := gradcheck.RandomTensor(3, 4, 5)
+	flat := tensors.MustCopyFlatData[float64](positive)
+	for i := range flat {
+		flat[i] = 0.2 + (flat[i]+1)*2 // [0.2, 4.2): away from Rsqrt's pole.
+	}
+	positive = tensors.FromFlatDataAndDimensions(flat, 4, 5)
+	checkGrad(t, "Rsqrt", func(in []*Node) *Node { return Rsqrt(in[0]) }, positive)
+	checkGrad(t, "Expm1", func(in []*Node) *Node { return Expm1(in[0]) }, gradcheck.RandomTensor(4, 4, 5))
+	// x in [-2, 2), min in [-1.5, -0.5), max in [0.5, 1.5): parts of x fall below, inside and above.
+	checkGrad(t, "Clamp", func(in []*Node) *Node {
+		return Clamp(AddScalar(MulScalar(in[1], 0.5), -1), MulScalar(in[0], 2), AddScalar(MulScalar(in[2], 0.5), 1))
+	}, gradcheck.RandomTensor(5, 6, 5), gradcheck.RandomTensor(6, 6, 5), gradcheck.RandomTensor(7, 6, 5))
+	checkGrad(t, "Clip-scalar-bounds", func(in []*Node) *Node {
+		g := in[0].Graph()
+		return Clip(in[0], Const(g, -0.5), Const(g, 0.5))
+	}, gradcheck.RandomTensor(8, 6, 5))
+}
+
+// TestNodeParams checks that the reflection-based parameter reading agrees with GoMLX's own
+// description of the node, so a GoMLX upgrade that renames the fields fails here first.
+func TestNodeParams(t *testing.T) {
+	g := NewGraph(tpu.ForTests(), "params")
+	defer g.Finalize()
+	x := Parameter(g, "x", gradcheck.RandomTensor(1, 5, 7).Shape())
+	s := Slice(x, AxisRange(1, 4), AxisRange(0, 7).Stride(3))
+	p, err := nodeIntsParams(s, "starts", "limits", "strides")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("starts=%v, limits=%v, strides=%v", p[0], p[1], p[2])
+	if !strings.Contains(s.String(), want) || want != "starts=[1 0], limits=[4 7], strides=[1 3]" {
+		t.Errorf("read %q, node is %s", want, s)
+	}
+	d := DotGeneral(x, []int{1}, nil, Parameter(g, "y", gradcheck.RandomTensor(1, 7, 2).Shape()), []int{0}, nil)
+	q, err := nodeIntsParams(d, "lhsContractingAxes", "lhsBatchAxes", "rhsContractingAxes", "rhsBatchAxes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = fmt.Sprintf("lhsContractingAxes=%v, lhsBatchAxes=%v", q[0], q[1])
+	if !strings.Contains(d.String(), want) || q[0][0] != 1 || q[2][0] != 0 {
+		t.Errorf("read %v, node is %s", q, d)
+	}
+	if _, err := nodeIntsParam(d, "noSuchField"); err == nil {
+		t.Error("reading a missing field gave no error")
+	}
+}
