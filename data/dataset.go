@@ -7,7 +7,13 @@
 package data
 
 import (
+	"bytes"
+	"fmt"
 	"image"
+	"image/jpeg"
+	"log"
+
+	"github.com/pkg/errors"
 )
 
 // Dataset is an indexed, labelled image collection. Implementations are safe for concurrent use.
@@ -32,4 +38,108 @@ func ClassCounts(ds Dataset) []int {
 		}
 	}
 	return counts
+}
+
+// RawImager is implemented by datasets that can hand out an image's original encoded bytes (the JPEG
+// file, the TFRecord's image feature), so that writers (WriteTFRecords) store them without re-encoding.
+type RawImager interface {
+	RawImage(i int) ([]byte, error)
+}
+
+// Options controls how a dataset on disk is opened. The zero value is strict: any bad input is an error.
+type Options struct {
+	// SkipBad skips bad input (a bad CSV row, a label out of range, a duplicate id, a missing or empty
+	// image file, a TFRecord record with a bad CRC or a truncated tail) instead of failing: each skip is
+	// logged through Logf and recorded in the dataset's Skipped().
+	SkipBad bool
+	// Logf receives one line per skipped input; nil means log.Printf.
+	Logf func(format string, args ...any)
+	// AllowEmptyClasses accepts a declared class (in the class-name map, or below the largest label)
+	// that has no image; by default that is an error, as a class nothing can be learned from usually
+	// means the wrong file or a broken label column.
+	AllowEmptyClasses bool
+	// Classes overrides the class names; its length fixes the number of classes (labels must be below it).
+	Classes []string
+	// Verify fully decodes every image when opening (in parallel), so corrupt or truncated images are
+	// found (and with SkipBad, skipped) up front rather than in the middle of training. Slow on big sets.
+	Verify bool
+}
+
+// Skip records one piece of bad input that was skipped because of Options.SkipBad.
+type Skip struct {
+	Where  string // file, "file:row" or "file: record N"
+	Reason string
+}
+
+func (s Skip) String() string { return s.Where + ": " + s.Reason }
+
+// Skipper is implemented by every dataset opened from disk: the inputs skipped under Options.SkipBad.
+type Skipper interface {
+	Skipped() []Skip
+}
+
+// skipLog collects skips, shared by the on-disk datasets.
+type skipLog struct {
+	skips []Skip
+}
+
+func (l *skipLog) Skipped() []Skip { return append([]Skip(nil), l.skips...) }
+
+// bad handles one bad input: with SkipBad it is logged and recorded and bad returns nil, otherwise
+// it returns the error "where: reason".
+func (l *skipLog) bad(opts *Options, where, format string, args ...any) error {
+	reason := fmt.Sprintf(format, args...)
+	if !opts.SkipBad {
+		return errors.Errorf("%s: %s", where, reason)
+	}
+	l.skips = append(l.skips, Skip{Where: where, Reason: reason})
+	logf := opts.Logf
+	if logf == nil {
+		logf = log.Printf
+	}
+	logf("data: skipping %s: %s", where, reason)
+	return nil
+}
+
+// subset is the view returned by Subset.
+type subset struct {
+	ds      Dataset
+	indices []int
+}
+
+// Subset returns the view of ds holding ds's images indices[0], indices[1], ... (repeats allowed).
+// It panics on an index out of range, as that is a programming error, not bad user data.
+func Subset(ds Dataset, indices []int) Dataset {
+	for _, i := range indices {
+		if i < 0 || i >= ds.Len() {
+			panic(fmt.Sprintf("data.Subset: index %d out of range [0, %d)", i, ds.Len()))
+		}
+	}
+	return &subset{ds: ds, indices: append([]int(nil), indices...)}
+}
+
+func (s *subset) Len() int                         { return len(s.indices) }
+func (s *subset) ID(i int) string                  { return s.ds.ID(s.indices[i]) }
+func (s *subset) Label(i int) int                  { return s.ds.Label(s.indices[i]) }
+func (s *subset) Classes() []string                { return s.ds.Classes() }
+func (s *subset) Image(i int) (image.Image, error) { return s.ds.Image(s.indices[i]) }
+
+// RawImage forwards to the underlying dataset, encoding to JPEG when that has no raw bytes.
+func (s *subset) RawImage(i int) ([]byte, error) { return EncodedImage(s.ds, s.indices[i]) }
+
+// EncodedImage returns image i of ds encoded: the original bytes when ds is a RawImager, else a
+// JPEG (quality 95) of the decoded image.
+func EncodedImage(ds Dataset, i int) ([]byte, error) {
+	if r, ok := ds.(RawImager); ok {
+		return r.RawImage(i)
+	}
+	img, err := ds.Image(i)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95}); err != nil {
+		return nil, errors.Wrapf(err, "encoding image %s as JPEG", ds.ID(i))
+	}
+	return buf.Bytes(), nil
 }
