@@ -313,7 +313,7 @@ func (p *leafParams) leafColour(u, v, e float64, lb *lobe, s float64) rgb {
 	vd := p.veinDistance(u, v)
 	veinW := 0.006 * s
 	c := mix(p.leaf, p.leaf.scale(1.15), fbm(u/(0.05*s), v/(0.05*s), ns+1)) // gentle natural variation
-	c = mix(c, p.leaf.scale(0.8), (1-e)*0.4)                                  // darker towards the margins
+	c = mix(c, p.leaf.scale(0.8), (1-e)*0.4)                                // darker towards the margins
 	yellow := rgb{0.85, 0.78, 0.2}
 	switch p.class {
 	case synCBB:
