@@ -22,6 +22,10 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's idiom for graph code.
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/pkg/errors"
+
+	// For its VJPs: DotGeneral's gradient as DotGenerals instead of GoMLX's broadcast product
+	// (an [anchors, samples, dim] tensor per similarity matrix).
+	_ "github.com/supcon-go/supcon/model/ops"
 )
 
 // DefaultTemperature is the τ of the article (npairs on features divided by 0.1). SupCon uses it
