@@ -8,10 +8,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
-// stockConvGeneralVJP is GoMLX's own ConvGeneral gradient, still used for what convGeneralVJP
-// does not handle (input dilations, i.e. gradients of gradients, and batch-grouped convolutions).
-var stockConvGeneralVJP = VJPRegistration[NodeTypeConvGeneral]
-
 // Why override GoMLX v0.26.0's ConvGeneral gradient:
 //   - its input gradient flips the kernel with Reverse, which SimpleGo lacks;
 //   - for grouped convolutions (depthwise) it splits into one convolution per group, ~6*C ops per
@@ -19,43 +15,39 @@ var stockConvGeneralVJP = VJPRegistration[NodeTypeConvGeneral]
 //
 // This one builds a constant number of ops: the input gradient is one (grouped) convolution of the
 // output gradient with the flipped, regrouped kernel; the kernel gradient is one convolution of the
-// input with the output gradient, with BatchGroupCount = groups (what JAX does).
+// input with the output gradient, with BatchGroupCount = groups (what JAX does). The stock VJP
+// (kept in stockVJP) still serves what this one does not handle: input dilations (gradients of
+// gradients) and batch-grouped convolutions.
 func init() {
+	stockVJP[NodeTypeConvGeneral] = VJPRegistration[NodeTypeConvGeneral]
 	VJPRegistration[NodeTypeConvGeneral] = convGeneralVJP
 }
 
 // convParams are the static parameters of a ConvGeneral node.
 type convParams struct {
-	axes                              backends.ConvolveAxesConfig
-	strides                           []int
-	paddings                          [][2]int
-	inputDilations, kernelDilations   []int
+	axes                               backends.ConvolveAxesConfig
+	strides                            []int
+	paddings                           [][2]int
+	inputDilations, kernelDilations    []int
 	channelGroupCount, batchGroupCount int
 }
 
-// readConvParams recovers a ConvGeneral node's parameters. GoMLX keeps them in an unexported
-// struct and exposes no accessor, so they are read (never written) by reflection. ok is false
-// if GoMLX's layout ever changes; the caller then falls back to the stock VJP, and
-// TestConvGradientOpCount notices the op-count blow-up.
+// readConvParams recovers a ConvGeneral node's parameters by reflection (see nodeIntsParam for
+// why). ok is false if GoMLX's layout ever changes; the caller then falls back to the stock VJP,
+// and TestConvGradientOpCount notices the op-count blow-up.
 func readConvParams(node *Node) (p convParams, ok bool) {
 	defer func() {
-		if recover() != nil {
+		if recover() != nil { // A renamed field or changed kind: reflect panics.
 			ok = false
 		}
 	}()
-	v := reflect.ValueOf(node).Elem().FieldByName("inputs")
-	if !v.IsValid() || v.IsNil() {
+	ints, err := nodeIntsParams(node, "strides", "inputDilations", "kernelDilations")
+	if err != nil {
 		return p, false
 	}
-	v = v.Elem()
-	if v.Kind() != reflect.Pointer {
-		return p, false
-	}
-	v = v.Elem()
-	ints := func(f reflect.Value) []int {
-		if f.IsNil() {
-			return nil
-		}
+	p.strides, p.inputDilations, p.kernelDilations = ints[0], ints[1], ints[2]
+	v := reflect.ValueOf(node).Elem().FieldByName("inputs").Elem().Elem()
+	intsOf := func(f reflect.Value) []int {
 		out := make([]int, f.Len())
 		for i := range out {
 			out[i] = int(f.Index(i).Int())
@@ -66,23 +58,19 @@ func readConvParams(node *Node) (p convParams, ok bool) {
 	p.axes = backends.ConvolveAxesConfig{
 		InputBatch:           int(a.FieldByName("InputBatch").Int()),
 		InputChannels:        int(a.FieldByName("InputChannels").Int()),
-		InputSpatial:         ints(a.FieldByName("InputSpatial")),
+		InputSpatial:         intsOf(a.FieldByName("InputSpatial")),
 		KernelInputChannels:  int(a.FieldByName("KernelInputChannels").Int()),
 		KernelOutputChannels: int(a.FieldByName("KernelOutputChannels").Int()),
-		KernelSpatial:        ints(a.FieldByName("KernelSpatial")),
+		KernelSpatial:        intsOf(a.FieldByName("KernelSpatial")),
 		OutputBatch:          int(a.FieldByName("OutputBatch").Int()),
 		OutputChannels:       int(a.FieldByName("OutputChannels").Int()),
-		OutputSpatial:        ints(a.FieldByName("OutputSpatial")),
+		OutputSpatial:        intsOf(a.FieldByName("OutputSpatial")),
 	}
-	p.strides = ints(v.FieldByName("strides"))
-	if pads := v.FieldByName("paddings"); !pads.IsNil() {
-		p.paddings = make([][2]int, pads.Len())
-		for i := range p.paddings {
-			p.paddings[i] = [2]int{int(pads.Index(i).Index(0).Int()), int(pads.Index(i).Index(1).Int())}
-		}
+	pads := v.FieldByName("paddings")
+	p.paddings = make([][2]int, pads.Len())
+	for i := range p.paddings {
+		p.paddings[i] = [2]int{int(pads.Index(i).Index(0).Int()), int(pads.Index(i).Index(1).Int())}
 	}
-	p.inputDilations = ints(v.FieldByName("inputDilations"))
-	p.kernelDilations = ints(v.FieldByName("kernelDilations"))
 	p.channelGroupCount = int(v.FieldByName("channelGroupCount").Int())
 	p.batchGroupCount = int(v.FieldByName("batchGroupCount").Int())
 	return p, true
@@ -112,16 +100,16 @@ func (p *convParams) normalize() {
 func convGeneralVJP(node *Node, vjps []*Node, outputShape shapes.Shape) []*Node {
 	p, ok := readConvParams(node)
 	if !ok {
-		return stockConvGeneralVJP(node, vjps, outputShape)
+		return stockVJP[NodeTypeConvGeneral](node, vjps, outputShape)
 	}
 	p.normalize()
 	for _, d := range p.inputDilations {
 		if d != 1 {
-			return stockConvGeneralVJP(node, vjps, outputShape)
+			return stockVJP[NodeTypeConvGeneral](node, vjps, outputShape)
 		}
 	}
 	if p.batchGroupCount != 1 {
-		return stockConvGeneralVJP(node, vjps, outputShape)
+		return stockVJP[NodeTypeConvGeneral](node, vjps, outputShape)
 	}
 	x, kernel, v := node.Inputs()[0], node.Inputs()[1], vjps[0]
 	return []*Node{convInputGrad(x, kernel, v, &p), convKernelGrad(x, kernel, v, &p)}
@@ -271,7 +259,7 @@ func regroupKernel(k *Node, inAxis, outAxis, g int) *Node {
 // flipSpatial reverses the given axes: with Reverse where the backend has it, else (SimpleGo)
 // by concatenating the single-element slices in reverse order (kernel axes are short).
 func flipSpatial(k *Node, axes []int) *Node {
-	if k.Graph().Backend().Capabilities().Operations[backends.OpTypeReverse] {
+	if backendHas(k, backends.OpTypeReverse) {
 		return Reverse(k, axes...)
 	}
 	for _, ax := range axes {

@@ -1,0 +1,144 @@
+package ops
+
+import (
+	"fmt"
+	"testing"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/supcon-go/supcon/model/gradcheck"
+	"github.com/supcon-go/supcon/tpu"
+)
+
+// gradForms are the forms whose gradients differ: the public one (on SimpleGo: im2col or
+// tap-sum, gradients through Slice/Concatenate/DotGeneral/Mul) and native ConvGeneral, whose
+// gradient is convGeneralVJP of conv_vjp.go.
+func gradForms(forms []convForm) []convForm {
+	return []convForm{forms[0], forms[len(forms)-1]}
+}
+
+// TestConvGradients compares the gradients wrt input and kernel with finite differences, over
+// the whole forward grid, for dense and depthwise convolutions.
+func TestConvGradients(t *testing.T) {
+	backend := tpu.ForTests()
+	const batch, cin, cout = 2, 3, 2
+	for _, depthwise := range []bool{false, true} {
+		forms := denseForms
+		if depthwise {
+			forms = depthwiseForms
+		}
+		for _, c := range convGrid() {
+			padH, padW := c.pads()
+			xT := gradcheck.RandomTensor(7, batch, c.h, c.w, cin)
+			kT := gradcheck.RandomTensor(8, kernelDims(c, cin, cout, depthwise)...)
+			for _, form := range gradForms(forms) {
+				_, err := gradcheck.Check(backend, func(in []*Node) *Node {
+					return form.fn(in[0], in[1], c.stride, padH, padW)
+				}, []*tensors.Tensor{xT, kT}, gradcheck.Options{MaxProbes: 12, Seed: 9})
+				if err != nil {
+					t.Errorf("depthwise=%v %s %s: %v", depthwise, c, form.name, err)
+				}
+			}
+		}
+	}
+}
+
+func TestPointwiseGradient(t *testing.T) {
+	backend := tpu.ForTests()
+	xT := gradcheck.RandomTensor(10, 2, 3, 4, 5)
+	kT := gradcheck.RandomTensor(11, 5, 3)
+	_, err := gradcheck.Check(backend, func(in []*Node) *Node { return Pointwise(in[0], in[1]) },
+		[]*tensors.Tensor{xT, kT}, gradcheck.Options{MaxProbes: 24})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// gradientGraphSize builds loss = sum(op(x, k)) and its gradients wrt x and k, returning the
+// number of nodes of the graph.
+func gradientGraphSize(t *testing.T, op func(x, k *Node) *Node, xShape, kShape shapes.Shape) int {
+	t.Helper()
+	g := NewGraph(tpu.ForTests(), "opcount")
+	defer g.Finalize()
+	var n int
+	err := tryBuild(func() {
+		x := Parameter(g, "x", xShape)
+		k := Parameter(g, "k", kShape)
+		loss := ReduceAllSum(op(x, k))
+		Gradient(loss, x, k)
+		n = len(g.Nodes())
+	})
+	if err != nil {
+		t.Fatalf("building gradient graph: %+v", err)
+	}
+	return n
+}
+
+// TestConvGradientOpCount: the gradient graph has the same number of ops for 4 and 32 channels
+// (GoMLX's stock grouped-convolution gradient builds one convolution per channel).
+func TestConvGradientOpCount(t *testing.T) {
+	type opCase struct {
+		name   string
+		op     func(x, k *Node) *Node
+		kernel func(c int) []int
+	}
+	dense := func(c int) []int { return []int{3, 3, c, c} }
+	dw := func(c int) []int { return []int{5, 5, 1, c} }
+	var cases []opCase
+	for _, f := range denseForms {
+		cases = append(cases, opCase{"conv_" + f.name, func(x, k *Node) *Node {
+			return f.fn(x, k, 2, [2]int{0, 1}, [2]int{0, 1})
+		}, dense})
+	}
+	for _, f := range depthwiseForms {
+		cases = append(cases, opCase{"depthwise_" + f.name, func(x, k *Node) *Node {
+			return f.fn(x, k, 2, [2]int{1, 2}, [2]int{1, 2})
+		}, dw})
+	}
+	cases = append(cases, opCase{"pointwise", Pointwise, func(c int) []int { return []int{c, c} }})
+	for _, tc := range cases {
+		var sizes []int
+		for _, c := range []int{4, 32} {
+			xShape := shapes.Make(dtypes.Float32, 2, 8, 8, c)
+			sizes = append(sizes, gradientGraphSize(t, tc.op, xShape, shapes.Make(dtypes.Float32, tc.kernel(c)...)))
+		}
+		if sizes[0] != sizes[1] {
+			t.Errorf("%s: gradient graph has %d nodes for C=4 but %d for C=32", tc.name, sizes[0], sizes[1])
+		} else {
+			t.Logf("%s: %d nodes for forward+gradient", tc.name, sizes[0])
+		}
+	}
+}
+
+// TestConvBFloat16Builds: the ops build (forward and gradient) for bfloat16.
+func TestConvBFloat16Builds(t *testing.T) {
+	bf := dtypes.BFloat16
+	cases := []struct {
+		name   string
+		op     func(x, k *Node) *Node
+		kShape []int
+	}{
+		{"conv", func(x, k *Node) *Node { return Conv(x, k, 2, SamePadding) }, []int{3, 3, 4, 6}},
+		{"depthwise", func(x, k *Node) *Node { return Depthwise(x, k, 1, SymmetricPadding) }, []int{3, 3, 1, 4}},
+		{"pointwise", Pointwise, []int{4, 6}},
+	}
+	for _, tc := range cases {
+		n := gradientGraphSize(t, tc.op, shapes.Make(bf, 2, 6, 6, 4), shapes.Make(bf, tc.kShape...))
+		if n == 0 {
+			t.Errorf("%s: empty graph", tc.name)
+		}
+	}
+}
+
+// tryBuild runs a graph-building function, returning GoMLX's build-time panic as an error.
+func tryBuild(fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	fn()
+	return nil
+}
