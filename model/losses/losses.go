@@ -17,6 +17,7 @@ package losses
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's idiom for graph code.
@@ -99,9 +100,7 @@ type SupConOptions struct {
 // out of the mean, which differs from the reference code (it counts them as zeros). A batch
 // where no anchor has a positive has loss 0 and gradient 0.
 func SupCon(features, labels *Node, opts SupConOptions) *Node {
-	if features.Rank() != 3 || !features.DType().IsFloat() {
-		panic(errors.Errorf("losses.SupCon: features must be a float [batch, views, dim] tensor, got %s", features.Shape()))
-	}
+	checkFloatInput("losses.SupCon", "features", "[batch, views, dim]", features)
 	temperature, scale := opts.resolve()
 	g, dtype := features.Graph(), features.DType()
 	b, v, d := features.Shape().Dimensions[0], features.Shape().Dimensions[1], features.Shape().Dimensions[2]
@@ -171,9 +170,7 @@ func (o SupConOptions) resolve() (temperature, scale float64) {
 // Unlike SupCon, the diagonal (j = i) is both a target and a term of the softmax.
 // labels is [B] (or [B, 1]) of an integer dtype.
 func NPairs(features, labels *Node, temperature float64) *Node {
-	if features.Rank() != 2 || !features.DType().IsFloat() {
-		panic(errors.Errorf("losses.NPairs: features must be a float [batch, dim] tensor, got %s", features.Shape()))
-	}
+	checkFloatInput("losses.NPairs", "features", "[batch, dim]", features)
 	checkTemperature("losses.NPairs: temperature", temperature)
 	y := labelsVector("losses.NPairs", labels, features.Shape().Dimensions[0])
 	z := Normalize(features)
@@ -186,9 +183,7 @@ func NPairs(features, labels *Node, temperature float64) *Node {
 // against sparse labels [B] (or [B, 1]) in [0, K), with Keras' label smoothing: the target is
 // onehot·(1-ls) + ls/K. Labels outside [0, K) give an all-(ls/K) target: check them upstream.
 func CrossEntropy(logits, labels *Node, labelSmoothing float64) *Node {
-	if logits.Rank() != 2 || !logits.DType().IsFloat() {
-		panic(errors.Errorf("losses.CrossEntropy: logits must be a float [batch, classes] tensor, got %s", logits.Shape()))
-	}
+	checkFloatInput("losses.CrossEntropy", "logits", "[batch, classes]", logits)
 	if !(labelSmoothing >= 0 && labelSmoothing <= 1) {
 		panic(errors.Errorf("losses.CrossEntropy: label smoothing %g is outside [0, 1]", labelSmoothing))
 	}
@@ -232,8 +227,24 @@ func logSoftmaxOver(x, in *Node) *Node {
 	return Sub(shifted, Log(Add(sumExp, emptyRow)))
 }
 
+// checkFloatInput panics unless x is a non-empty float32 or float64 tensor with the rank of
+// layout (e.g. "[batch, dim]"). Half precisions are refused: the 1e-12 norm floor underflows there.
+func checkFloatInput(caller, what, layout string, x *Node) {
+	rank := strings.Count(layout, ",") + 1
+	if x == nil || x.Rank() != rank || (x.DType() != dtypes.Float32 && x.DType() != dtypes.Float64) || x.Shape().Size() == 0 {
+		shape := "nil"
+		if x != nil {
+			shape = x.Shape().String()
+		}
+		panic(errors.Errorf("%s: %s must be a non-empty float32 or float64 %s tensor, got %s", caller, what, layout, shape))
+	}
+}
+
 // labelsVector validates labels ([batch] or [batch, 1], integer) and returns them as [batch].
 func labelsVector(caller string, labels *Node, batch int) *Node {
+	if labels == nil {
+		panic(errors.Errorf("%s: labels are nil", caller))
+	}
 	dims := labels.Shape().Dimensions
 	ok := labels.DType().IsInt() &&
 		((len(dims) == 1 && dims[0] == batch) || (len(dims) == 2 && dims[0] == batch && dims[1] == 1))

@@ -378,6 +378,22 @@ func TestExtremeTemperature(t *testing.T) {
 	}
 }
 
+// TestLabelsLayouts: labels may be any integer dtype, shaped [B] or [B, 1] (Keras' sparse labels).
+func TestLabelsLayouts(t *testing.T) {
+	x3, x2 := gradcheck.RandomTensor(5, 4, 2, 3), gradcheck.RandomTensor(6, 4, 3)
+	for name, fn := range map[string]func(l *Node) *Node{
+		"supcon":        func(l *Node) *Node { return SupCon(Const(l.Graph(), x3), l, SupConOptions{}) },
+		"npairs":        func(l *Node) *Node { return NPairs(Const(l.Graph(), x2), l, DefaultTemperature) },
+		"cross_entropy": func(l *Node) *Node { return CrossEntropy(Const(l.Graph(), x2), l, 0.1) },
+	} {
+		want := scalar(MustExecOnce(testBackend(), fn, tensors.FromValue([]int32{2, 0, 2, 1})))
+		got := scalar(MustExecOnce(testBackend(), fn, tensors.FromValue([][]int64{{2}, {0}, {2}, {1}})))
+		if got != want {
+			t.Errorf("%s: int64 [B, 1] labels give %.15g, int32 [B] labels %.15g", name, got, want)
+		}
+	}
+}
+
 // TestBadInput: invalid shapes, dtypes and options are reported as errors naming the problem.
 func TestBadInput(t *testing.T) {
 	backend := testBackend()
@@ -390,14 +406,17 @@ func TestBadInput(t *testing.T) {
 		f          *tensors.Tensor
 		labels     *tensors.Tensor
 	}{
-		{"supcon_rank2", "features must be a float [batch, views, dim]", func(f, l *Node) *Node { return SupCon(f, l, SupConOptions{}) }, f2, labels},
+		{"supcon_rank2", "features must be a non-empty float32 or float64 [batch, views, dim] tensor, got (Float64)[4 3]", func(f, l *Node) *Node { return SupCon(f, l, SupConOptions{}) }, f2, labels},
 		{"supcon_labels_length", "labels must be an integer [4]", func(f, l *Node) *Node { return SupCon(f, l, SupConOptions{}) }, f3, tensors.FromValue([]int32{0, 1, 0})},
 		{"supcon_float_labels", "labels must be an integer", func(f, l *Node) *Node { return SupCon(f, l, SupConOptions{}) }, f3, tensors.FromValue([]float32{0, 1, 0, 1})},
 		{"supcon_temperature", "Temperature must be a positive", func(f, l *Node) *Node { return SupCon(f, l, SupConOptions{Temperature: -1}) }, f3, labels},
 		{"supcon_base_temperature", "BaseTemperature must be a positive", func(f, l *Node) *Node { return SupCon(f, l, SupConOptions{BaseTemperature: math.NaN()}) }, f3, labels},
 		{"supcon_mode", "unknown contrast mode", func(f, l *Node) *Node { return SupCon(f, l, SupConOptions{ContrastMode: 7}) }, f3, labels},
-		{"npairs_rank3", "features must be a float [batch, dim]", func(f, l *Node) *Node { return NPairs(f, l, 0.1) }, f3, labels},
+		{"npairs_rank3", "features must be a non-empty float32 or float64 [batch, dim]", func(f, l *Node) *Node { return NPairs(f, l, 0.1) }, f3, labels},
 		{"npairs_temperature", "temperature must be a positive", func(f, l *Node) *Node { return NPairs(f, l, 0) }, f2, labels},
+		{"npairs_nil_labels", "labels are nil", func(f, _ *Node) *Node { return NPairs(f, nil, 0.1) }, f2, labels},
+		{"supcon_int_features", "features must be a non-empty float32 or float64", func(f, l *Node) *Node { return SupCon(ConvertDType(f, dtypes.Int32), l, SupConOptions{}) }, f3, labels},
+		{"ce_logits_rank", "logits must be a non-empty float32 or float64 [batch, classes]", func(f, l *Node) *Node { return CrossEntropy(f, l, 0) }, f3, labels},
 		{"ce_smoothing", "label smoothing 1.5 is outside [0, 1]", func(f, l *Node) *Node { return CrossEntropy(f, l, 1.5) }, f2, labels},
 		{"ce_labels_rank", "labels must be an integer [4]", func(f, l *Node) *Node { return CrossEntropy(f, l, 0) }, f2, tensors.FromValue([][]int32{{0, 1}, {0, 1}, {0, 1}, {0, 1}})},
 	} {
