@@ -41,7 +41,7 @@ const l2Epsilon = 1e-12
 // Normalize returns x / ||x|| along the last axis, with ||x||² floored at 1e-12.
 func Normalize(x *Node) *Node {
 	sumSquares := ReduceAndKeep(Square(x), ReduceSum, -1)
-	return Div(x, Sqrt(MaxScalar(sumSquares, l2Epsilon))) // Not Rsqrt: it has no gradient in v0.26.0.
+	return Div(x, Sqrt(MaxScalar(sumSquares, l2Epsilon))) // Not Rsqrt: GoMLX v0.26.0 has no VJP for it.
 }
 
 // ContrastMode selects SupCon's anchors.
@@ -123,7 +123,7 @@ func SupCon(features, labels *Node, opts SupConOptions) *Node {
 	case ContrastAll:
 	case ContrastOne:
 		// View 0 of each image, i.e. the first B rows of z. Picked by contracting the view axis
-		// with the one-hot vector e₀ rather than by Slice, whose gradient needs Pad (not in SimpleGo).
+		// with the one-hot vector e₀ rather than by Slice, whose stock gradient needs Pad (not in SimpleGo).
 		viewZero := OneHot(Const(g, int32(0)), v, dtype)
 		anchors = DotGeneral(normalized, []int{1}, nil, viewZero, []int{0}, nil)
 		anchorClass = imageClass
