@@ -81,7 +81,7 @@ func DecodeBytes(name string, b []byte) (image.Image, error) {
 		return nil, errors.Errorf("image %s: unknown image format (first bytes % x): not JPEG, PNG, GIF or BMP", name, b[:min(len(b), 8)])
 	}
 	if err != nil {
-		return nil, errors.Errorf("image %s: corrupt %s header: %v", name, format, err)
+		return nil, errors.Errorf("image %s: corrupt or truncated %s header: %v", name, format, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, errors.Errorf("image %s: %s has empty size %dx%d", name, format, cfg.Width, cfg.Height)
