@@ -18,7 +18,8 @@ const (
 	// SampleBalanced makes class-balanced batches: each batch of batchSize holds every class
 	// batchSize/K times (the remaining batchSize%K slots go to classes in rotation), as SupCon needs
 	// positives of every class in a batch. Images of a class are drawn without replacement, reshuffled
-	// when exhausted. An epoch has ceil(N/batchSize) full batches.
+	// when exhausted. An epoch has ceil(N/batchSize) full batches, so the majority classes are not all
+	// seen every epoch (each epoch draws afresh from (seed, epoch)) and the minority ones repeat.
 	SampleBalanced = "balanced"
 )
 
