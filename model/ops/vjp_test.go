@@ -159,3 +159,28 @@ func TestNodeParams(t *testing.T) {
 		t.Error("reading a missing field gave no error")
 	}
 }
+
+// TestEfficientNetOpMixGradient checks, on the test backend, the gradient of a squeeze-and-excite
+// style block built from the ops an EfficientNet step differentiates besides convolutions and
+// batch norm: swish (Logistic, Mul), global average pooling (ReduceMean), a dense layer (Dot),
+// sigmoid gating with broadcast, dropout's Where with a fixed mask, Concatenate and Slice,
+// and a log-softmax (ReduceMax, Exp, Log).
+func TestEfficientNetOpMixGradient(t *testing.T) {
+	mask := make([]bool, 2*3*3*4)
+	for i := range mask {
+		mask[i] = i%3 != 0
+	}
+	checkGrad(t, "SE block mix", func(in []*Node) *Node {
+		x, w := in[0], in[1]
+		g := x.Graph()
+		act := Mul(x, Sigmoid(x))                // swish, [2,3,3,4]
+		pooled := ReduceMean(act, 1, 2)          // [2,4]
+		gate := Sigmoid(Dot(pooled, w))          // [2,4]
+		y := Mul(act, Reshape(gate, 2, 1, 1, 4)) // broadcast gating
+		kept := Const(g, tensors.FromFlatDataAndDimensions(mask, 2, 3, 3, 4))
+		y = Where(kept, DivScalar(y, 2.0/3), ZerosLike(y))                  // dropout, keep 2/3
+		y = Concatenate([]*Node{y, Slice(x, AxisRange(), AxisRange(1))}, 1) // [2,5,3,4]
+		logits := Reshape(ReduceSum(y, 1, 2), 2, 4)
+		return LogSoftmax(logits)
+	}, gradcheck.RandomTensor(21, 2, 3, 3, 4), gradcheck.RandomTensor(22, 4, 4))
+}
