@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -17,6 +18,10 @@ import (
 	"github.com/pkg/errors"
 	"github.com/supcon-go/supcon/tpu"
 )
+
+// testBackend is the one backend of the package's tests: tensors cannot move between backend
+// instances, and tpu.ForTests makes a new one per call.
+var testBackend = sync.OnceValue(tpu.ForTests)
 
 // reference is testdata/efficientnet_reference.json, written by efficientnet_reference.py from
 // torchvision.
@@ -181,7 +186,7 @@ func referenceImages(dims []int) *tensors.Tensor {
 // the training graph. ctx must already hold the variables (see buildOnly).
 func runEncoder(t testing.TB, ctx *context.Context, cfg Config, training bool, images *tensors.Tensor) [][]float32 {
 	t.Helper()
-	exec, err := context.NewExec(tpu.ForTests(), ctx.Reuse(), func(ctx *context.Context, images *Node) *Node {
+	exec, err := context.NewExec(testBackend(), ctx.Reuse(), func(ctx *context.Context, images *Node) *Node {
 		ctx.SetTraining(images.Graph(), training)
 		features := Encoder(ctx, cfg, images)
 		if features.DType() != cfg.DType {

@@ -10,7 +10,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/supcon-go/supcon/model/ops"
-	"github.com/supcon-go/supcon/tpu"
 )
 
 func TestConfigFor(t *testing.T) {
@@ -121,7 +120,7 @@ var encoderVarPath = regexp.MustCompile(`^/encoder/(` +
 // torchvision's `features` have 4,007,548 and 10,696,232 trainable parameters, and B3 has 87,296
 // batch-norm running statistics.
 func TestParameterCounts(t *testing.T) {
-	backend := tpu.ForTests()
+	backend := testBackend()
 	for _, c := range []struct {
 		name               string
 		trainable, bnStats int
@@ -161,7 +160,7 @@ func TestParameterCounts(t *testing.T) {
 func TestVariableNames(t *testing.T) {
 	cfg, _ := ConfigFor("b3")
 	ctx := context.New()
-	buildOnly(t, tpu.ForTests(), ctx, cfg, 1, 32, 32, 3)
+	buildOnly(t, testBackend(), ctx, cfg, 1, 32, 32, 3)
 	want := map[string][]int{
 		"stem/conv/weights":                    {3, 3, 3, 40},
 		"stem/bn/variance":                     {40},

@@ -1,0 +1,179 @@
+package model
+
+import (
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/supcon-go/supcon/model/ops"
+)
+
+// referenceEncoder returns a context holding the tiny encoder with torchvision reference values.
+func referenceEncoder(t *testing.T, cfg Config, dims []int) *context.Context {
+	ctx := context.New()
+	out := buildOnly(t, testBackend(), ctx, cfg, dims...)
+	if !slices.Equal(out.Dimensions, []int{dims[0], 320}) {
+		t.Fatalf("tiny features %s, want [%d 320]", out, dims[0])
+	}
+	setReferenceValues(t, ctx)
+	return ctx
+}
+
+// TestEncoderMatchesTorchvision runs the tiny encoder (width 0.25, depth 0.34: 10 blocks, some
+// residual) on a 2x32x40 image with deterministic weights and compares its pooled features with
+// torchvision's EfficientNet given the same weights (testdata/efficientnet_reference.py): in
+// inference with symmetric padding (torchvision's own), with TF SAME padding (torchvision
+// with SAME emulated), and in training mode (batch statistics).
+func TestEncoderMatchesTorchvision(t *testing.T) {
+	ref := loadReference(t)
+	cfg := tinyConfig(t)
+	if cfg.Width != ref.Tiny.Width || cfg.Depth != ref.Tiny.Depth {
+		t.Fatalf("tiny config %gx%g, reference %gx%g", cfg.Width, cfg.Depth, ref.Tiny.Width, ref.Tiny.Depth)
+	}
+	cfg.DropConnect, cfg.Dropout = 0, 0 // torchvision's stochastic depth is off in the reference.
+	images := referenceImages(ref.Tiny.Images)
+	ctx := referenceEncoder(t, cfg, ref.Tiny.Images)
+
+	const tol = 2e-4 // float32 through ~40 layers; the padding variants differ by > 1e-2.
+	symmetric, same := cfg, cfg
+	symmetric.Padding, same.Padding = ops.SymmetricPadding, ops.SamePadding
+	gotSym := runEncoder(t, ctx, symmetric, false, images)
+	if d := maxAbsDiff(t, gotSym, ref.Tiny.SymmetricInference); d > tol {
+		t.Errorf("symmetric padding, inference: max |ours - torchvision| = %g", d)
+	}
+	gotSame := runEncoder(t, ctx, same, false, images)
+	if d := maxAbsDiff(t, gotSame, ref.Tiny.SameInference); d > tol {
+		t.Errorf("SAME padding, inference: max |ours - torchvision with TF SAME| = %g", d)
+	}
+	if d := maxAbsDiff(t, gotSame, gotSym); d < 1e-3 {
+		t.Errorf("SAME and symmetric padding give the same features (max difference %g)", d)
+	}
+	gotTrain := runEncoder(t, ctx, symmetric, true, images)
+	if d := maxAbsDiff(t, gotTrain, ref.Tiny.SymmetricTraining); d > 10*tol {
+		t.Errorf("symmetric padding, training (batch statistics): max |ours - torchvision| = %g", d)
+	}
+}
+
+// TestPaddingShapes: both paddings give ceil(size/stride) at every stride-2 layer, odd sizes
+// included (torchvision's (k-1)/2 and SAME agree on sizes for odd kernels; only values differ).
+func TestPaddingShapes(t *testing.T) {
+	cfg := tinyConfig(t)
+	for _, padding := range []ops.Padding{ops.SamePadding, ops.SymmetricPadding} {
+		cfg.Padding = padding
+		for _, size := range []int{33, 17, 1} {
+			arch, err := Inspect(cfg, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := size
+			for _, p := range arch.Parts {
+				switch p.Name {
+				case "stem", "stage2", "stage3", "stage4", "stage6":
+					want = (want + 1) / 2
+				}
+				if p.Name == "pool" {
+					continue
+				}
+				if got := p.OutputShape[1:3]; got[0] != want || got[1] != want {
+					t.Errorf("%s, %dx%d input: %s output %v, want %dx%d", padding, size, size, p.Name, p.OutputShape, want, want)
+				}
+			}
+		}
+	}
+}
+
+// TestDropConnectOnlyInTraining: with a high drop-connect rate the training output changes (and
+// depends on the random state), while inference ignores the rate.
+func TestDropConnectOnlyInTraining(t *testing.T) {
+	ref := loadReference(t)
+	cfg := tinyConfig(t)
+	cfg.Dropout = 0
+	images := referenceImages(ref.Tiny.Images)
+	ctx := referenceEncoder(t, cfg, ref.Tiny.Images)
+
+	off, on := cfg, cfg
+	off.DropConnect, on.DropConnect = 0, 0.9
+	// Training graphs update the batch-norm moving averages, which inference reads: compare each
+	// inference output with one computed from the same statistics.
+	trainingOff := runEncoder(t, ctx, off, true, images)
+	if d := maxAbsDiff(t, runEncoder(t, ctx, off, true, images), trainingOff); d != 0 {
+		t.Errorf("training without drop-connect is not deterministic (difference %g)", d)
+	}
+	for seed := range int64(3) {
+		if err := ctx.SetRNGStateFromSeed(seed); err != nil {
+			t.Fatal(err)
+		}
+		inferenceOff := runEncoder(t, ctx, off, false, images)
+		if d := maxAbsDiff(t, runEncoder(t, ctx, on, false, images), inferenceOff); d != 0 {
+			t.Errorf("seed %d: inference output depends on the drop-connect rate (difference %g)", seed, d)
+		}
+		if d := maxAbsDiff(t, runEncoder(t, ctx, on, true, images), trainingOff); d < 1e-4 {
+			t.Errorf("seed %d: drop-connect 0.9 left the training output unchanged (difference %g)", seed, d)
+		}
+	}
+}
+
+// TestDropConnectPerSample: each sample is either zeroed or scaled by 1/(1-rate) as a whole.
+func TestDropConnectPerSample(t *testing.T) {
+	ctx := context.New()
+	if err := ctx.SetRNGStateFromSeed(7); err != nil {
+		t.Fatal(err)
+	}
+	const batch, rate = 64, 0.5
+	out := context.MustExecOnce(testBackend(), ctx, func(ctx *context.Context, g *Graph) *Node {
+		return dropConnect(ctx, Ones(g, shapes.Make(dtypes.Float32, batch, 2, 3, 4)), rate)
+	})
+	flat := tensors.MustCopyFlatData[float32](out)
+	dropped := 0
+	for b := range batch {
+		sample := flat[b*24 : (b+1)*24]
+		for _, v := range sample {
+			if v != sample[0] {
+				t.Fatalf("sample %d mixes values: %v", b, sample)
+			}
+		}
+		switch sample[0] {
+		case 0:
+			dropped++
+		case 1 / (1 - rate):
+		default:
+			t.Fatalf("sample %d = %g, want 0 or %g", b, sample[0], 1/(1-rate))
+		}
+	}
+	// Binomial(64, 0.5): 10..54 has probability 1 - 2e-8.
+	if dropped < 10 || dropped > 54 {
+		t.Errorf("%d of %d samples dropped at rate %g", dropped, batch, rate)
+	}
+}
+
+// TestBFloat16 computes in bfloat16 with float32 variables and stays close to float32.
+func TestBFloat16(t *testing.T) {
+	ref := loadReference(t)
+	cfg := tinyConfig(t)
+	cfg.Padding = ops.SymmetricPadding
+	images := referenceImages(ref.Tiny.Images)
+	ctx := referenceEncoder(t, cfg, ref.Tiny.Images)
+	bf16 := cfg
+	bf16.DType = dtypes.BFloat16
+	got := runEncoder(t, ctx, bf16, false, images)
+	for v := range ctx.IterVariables() {
+		if v.DType() != dtypes.Float32 {
+			t.Errorf("variable %s is %s, want float32 master weights", v.ScopeAndName(), v.DType())
+		}
+	}
+	// bfloat16 keeps ~3 significant digits; the features are O(0.1-1).
+	scale := 0.0
+	for _, row := range ref.Tiny.SymmetricInference {
+		for _, v := range row {
+			scale = max(scale, math.Abs(v))
+		}
+	}
+	if d := maxAbsDiff(t, got, ref.Tiny.SymmetricInference); d > 0.05*scale || math.IsInf(d, 0) {
+		t.Errorf("bfloat16 features differ from float32 torchvision by %g (features up to %g)", d, scale)
+	}
+}
