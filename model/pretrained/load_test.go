@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's idiom for graph code.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -34,8 +35,8 @@ const (
 // fixtureIO is the reference input and torchvision's eval-mode pooled features.
 type fixtureIO struct {
 	width, depth float64
-	images       *tensors.Tensor // [B,H,W,3]
-	features     []float32       // [B,F] flattened
+	images       *tensors.Tensor // [B,H,W,3] float32
+	features     []float64       // [B,F] flattened (float32 or float64 in the file)
 	featureDims  []int
 }
 
@@ -55,11 +56,15 @@ func readFixtureIO(t *testing.T, path string) fixtureIO {
 	}
 	var io fixtureIO
 	for key, dst := range map[string]*float64{"width_mult": &io.width, "depth_mult": &io.depth} {
-		if *dst, err = strconv.ParseFloat(meta.Metadata()[key], 64); err != nil {
+		s, ok := meta.Metadata()[key]
+		if !ok {
+			continue // Full-size models: the test knows their configuration.
+		}
+		if *dst, err = strconv.ParseFloat(s, 64); err != nil {
 			t.Fatalf("%s: metadata %s: %v", path, key, err)
 		}
 	}
-	tensor := func(name string) ([]float32, []int) {
+	tensor := func(name string) ([]float64, []int) {
 		v, ok := st.Tensor(name)
 		if !ok {
 			t.Fatalf("%s: no tensor %q", path, name)
@@ -68,18 +73,18 @@ func readFixtureIO(t *testing.T, path string) fixtureIO {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := make([]float32, len(flat))
-		for i, x := range flat {
-			f[i] = float32(x)
-		}
 		dims := make([]int, len(v.Shape()))
 		for i, d := range v.Shape() {
 			dims[i] = int(d)
 		}
-		return f, dims
+		return flat, dims
 	}
 	img, imgDims := tensor("images")
-	io.images = tensors.FromFlatDataAndDimensions(img, imgDims...)
+	img32 := make([]float32, len(img))
+	for i, x := range img {
+		img32[i] = float32(x)
+	}
+	io.images = tensors.FromFlatDataAndDimensions(img32, imgDims...)
 	io.features, io.featureDims = tensor("features")
 	return io
 }
@@ -105,22 +110,22 @@ func newEncoderContext(t *testing.T, cfg model.Config) *context.Context {
 	return ctx
 }
 
-// encode runs the encoder in inference mode.
-func encode(t *testing.T, ctx *context.Context, cfg model.Config, images *tensors.Tensor) []float32 {
+// encode runs the encoder in inference mode and returns its features as float64.
+func encode(t *testing.T, ctx *context.Context, cfg model.Config, images *tensors.Tensor) []float64 {
 	t.Helper()
 	out, err := context.ExecOnce(backend, ctx.Reuse(), func(ctx *context.Context, x *Node) *Node {
-		return model.Encoder(ctx, cfg, x)
+		return ConvertDType(model.Encoder(ctx, cfg, x), dtypes.Float64)
 	}, images)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tensors.MustCopyFlatData[float32](out)
+	return tensors.MustCopyFlatData[float64](out)
 }
 
-func maxAbsDiff(a, b []float32) float64 {
+func maxAbsDiff(a, b []float64) float64 {
 	m := 0.0
 	for i := range a {
-		m = max(m, math.Abs(float64(a[i])-float64(b[i])))
+		m = max(m, math.Abs(a[i]-b[i]))
 	}
 	return m
 }
@@ -161,16 +166,22 @@ func TestParity(t *testing.T) {
 				t.Errorf("the classifier should be listed as ignored: %q", rep.Ignored)
 			}
 			cfg.Padding = rep.Padding
-			got := encode(t, ctx, cfg, io.images)
-			if len(got) != len(io.features) {
-				t.Fatalf("got %d features, torchvision %d %v", len(got), len(io.features), io.featureDims)
-			}
-			if d := maxAbsDiff(got, io.features); d > 1e-4 {
-				t.Errorf("max |ours - torchvision| = %g > 1e-4", d)
-			} else {
-				t.Logf("max |ours - torchvision| = %.3g over %v features", d, io.featureDims)
-			}
+			checkParity(t, ctx, cfg, io)
 		})
+	}
+}
+
+// checkParity compares our features with torchvision's to 1e-4.
+func checkParity(t *testing.T, ctx *context.Context, cfg model.Config, io fixtureIO) {
+	t.Helper()
+	got := encode(t, ctx, cfg, io.images)
+	if len(got) != len(io.features) {
+		t.Fatalf("got %d features, torchvision %d %v", len(got), len(io.features), io.featureDims)
+	}
+	if d := maxAbsDiff(got, io.features); d > 1e-4 {
+		t.Errorf("max |ours - torchvision| = %g > 1e-4", d)
+	} else {
+		t.Logf("max |ours - torchvision| = %.3g over %v features", d, io.featureDims)
 	}
 }
 
@@ -436,7 +447,7 @@ func TestToOurLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []float64{0, 10, 1, 11}
-	if !slices.Equal(dims, []int{1, 2, 1, 2}) || maxAbsDiff64(got, want) != 0 {
+	if !slices.Equal(dims, []int{1, 2, 1, 2}) || maxAbsDiff(got, want) != 0 {
 		t.Errorf("got %v %v, want [1 2 1 2] %v", dims, got, want)
 	}
 	// 1x1 [O=3, I=2]: [I,O] is the transpose.
@@ -444,7 +455,7 @@ func TestToOurLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(dims, []int{2, 3}) || maxAbsDiff64(got, []float64{1, 3, 5, 2, 4, 6}) != 0 {
+	if !slices.Equal(dims, []int{2, 3}) || maxAbsDiff(got, []float64{1, 3, 5, 2, 4, 6}) != 0 {
 		t.Errorf("pointwise: got %v %v", dims, got)
 	}
 	if _, _, err := toOurLayout(make([]float64, 18), []int{2, 1, 3, 3}, kindPointwise); err == nil {
@@ -461,13 +472,6 @@ func runQuiet(name string, args ...string) error {
 	return nil
 }
 
-func maxAbsDiff64(a, b []float64) float64 {
-	m := 0.0
-	for i := range a {
-		m = max(m, math.Abs(a[i]-b[i]))
-	}
-	return m
-}
 
 // TestFixtureReproducible reruns make_fixture.py and compares with the committed fixture: the
 // weights must be identical, the features equal up to float rounding of another CPU.
@@ -491,7 +495,7 @@ func TestFixtureReproducible(t *testing.T) {
 		}
 	}
 	want, got := readFixtureIO(t, ioFile), readFixtureIO(t, filepath.Join(dir, filepath.Base(ioFile)))
-	if maxAbsDiff(tensors.MustCopyFlatData[float32](want.images), tensors.MustCopyFlatData[float32](got.images)) != 0 {
+	if !slices.Equal(tensors.MustCopyFlatData[float32](want.images), tensors.MustCopyFlatData[float32](got.images)) {
 		t.Error("the fixture's input images differ")
 	}
 	if d := maxAbsDiff(want.features, got.features); d > 1e-6 {
@@ -499,10 +503,11 @@ func TestFixtureReproducible(t *testing.T) {
 	}
 }
 
-// TestTorchvisionB3 loads a (randomly initialised) full-size torchvision efficientnet_b3 state
-// dict, written by convert_torchvision.py, into model.ConfigFor("b3"): every name and shape of
-// the real architecture must match. The numerics are TestParity's business.
-func TestTorchvisionB3(t *testing.T) {
+// TestTorchvisionFullSize: torchvision's full-size efficientnet_b3 (random weights and
+// statistics as in the fixture), saved as a .pth and converted by convert_torchvision.py, loads
+// into model.ConfigFor("b3") and computes torchvision's features. This covers the real
+// architecture (all names and shapes, variant recognition) and the user's conversion path.
+func TestTorchvisionFullSize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes and reads a 50 MB checkpoint")
 	}
@@ -511,18 +516,19 @@ func TestTorchvisionB3(t *testing.T) {
 		t.Skipf("needs Debian's python3-torch and python3-torchvision: %v", err)
 	}
 	dir := t.TempDir()
-	pth, st := filepath.Join(dir, "b3.pth"), filepath.Join(dir, "efficientnet_b3.safetensors")
-	if err := runQuiet(python, "-c", "import sys, torch, torchvision; "+
-		"torch.save(torchvision.models.efficientnet_b3().state_dict(), sys.argv[1])", pth); err != nil {
+	if err := runQuiet(python, "testdata/make_fixture.py", "--arch", "efficientnet_b3", "--out", dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := runQuiet(python, "convert_torchvision.py", "--arch", "efficientnet_b3", pth, st); err != nil {
+	st := filepath.Join(dir, "efficientnet_b3.safetensors")
+	if err := runQuiet(python, "convert_torchvision.py", "--arch", "efficientnet_b3",
+		filepath.Join(dir, "efficientnet_b3.pth"), st); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := model.ConfigFor("b3")
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.DType = dtypes.Float64 // the reference is float64: see make_fixture.py
 	ctx := newEncoderContext(t, cfg)
 	rep, err := LoadFile(ctx, st)
 	if err != nil {
@@ -534,4 +540,6 @@ func TestTorchvisionB3(t *testing.T) {
 	if n := countVars(ctx.In(model.EncoderScope)); len(rep.Loaded) != n {
 		t.Errorf("loaded %d of %d variables", len(rep.Loaded), n)
 	}
+	cfg.Padding = rep.Padding
+	checkParity(t, ctx, cfg, readFixtureIO(t, filepath.Join(dir, "efficientnet_b3_io.safetensors")))
 }

@@ -72,17 +72,8 @@ def timm_name(name, has_expand):
 HEAD_INDEX = 8
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    out = ap.parse_args().out
-
-    torch.manual_seed(SEED)
-    torch.set_num_threads(1)  # reproducible reductions
-    setting, last_channel = _efficientnet_conf("efficientnet_b0", width_mult=WIDTH_MULT, depth_mult=DEPTH_MULT)
-    net = EfficientNet(setting, dropout=0.2, last_channel=last_channel, num_classes=10,
-                       norm_layer=lambda c: torch.nn.BatchNorm2d(c, eps=BN_EPS))
-    assert len(net.features) == HEAD_INDEX + 1
+def randomize(net, input_shape):
+    """Random affine parameters, SE biases and batch-norm statistics, then eval mode."""
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     with torch.no_grad():
         for m in bns:
@@ -100,7 +91,7 @@ def main():
             m.momentum = None
         net.train()
         for _ in range(4):
-            net.features(torch.randn(8, *INPUT_SHAPE[1:]))
+            net.features(torch.randn(8, *input_shape[1:]))
         for m in bns:
             m.momentum = 0.1
             m.running_mean.add_(torch.randn_like(m.running_mean) * 0.2 * m.running_var.sqrt())
@@ -108,9 +99,57 @@ def main():
             m.num_batches_tracked.fill_(1000)
     net.eval()
 
-    x = torch.randn(*INPUT_SHAPE)
+
+def pooled_features(net, x):
+    """EfficientNet's output before the classifier: features, avgpool, flatten."""
     with torch.no_grad():
-        feats = torch.flatten(net.avgpool(net.features(x)), 1)
+        return torch.flatten(net.avgpool(net.features(x)), 1)
+
+
+def write_io(path, x, feats, **metadata):
+    write_safetensors(path, [("images", x.permute(0, 2, 3, 1)), ("features", feats)],
+                      metadata=dict(metadata, torch=torch.__version__))
+
+
+def full_size(arch, out):
+    """--arch: torchvision's full-size model, for TestTorchvisionFullSize (not committed)."""
+    import torchvision
+    net = getattr(torchvision.models, arch)()
+    randomize(net, FULL_INPUT_SHAPE)
+    x = torch.randn(*FULL_INPUT_SHAPE)
+    torch.save(net.state_dict(), os.path.join(out, arch + ".pth"))
+    # Float64 reference: torch's own float32 result is 3e-3 off it for B3 (features up to ~140,
+    # after 26 blocks of random statistics), too loose to tell a bug from rounding. The Go test
+    # runs our model in float64 too.
+    feats = pooled_features(net.double(), x.double())
+    write_io(os.path.join(out, arch + "_io.safetensors"), x, feats, arch=arch)
+
+
+# Full-size models get one image, again of odd size.
+FULL_INPUT_SHAPE = (1, 3, 71, 65)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--arch", help="write torchvision's full-size ARCH (efficientnet_b3) as ARCH.pth and "
+                    "ARCH_io.safetensors instead of the reduced fixture")
+    args = ap.parse_args()
+    out = args.out
+    os.makedirs(out, exist_ok=True)
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(1)  # reproducible reductions
+    if args.arch:
+        full_size(args.arch, out)
+        return
+    setting, last_channel = _efficientnet_conf("efficientnet_b0", width_mult=WIDTH_MULT, depth_mult=DEPTH_MULT)
+    net = EfficientNet(setting, dropout=0.2, last_channel=last_channel, num_classes=10,
+                       norm_layer=lambda c: torch.nn.BatchNorm2d(c, eps=BN_EPS))
+    assert len(net.features) == HEAD_INDEX + 1
+    randomize(net, INPUT_SHAPE)
+    x = torch.randn(*INPUT_SHAPE)
+    feats = pooled_features(net, x)
 
     sd = net.state_dict()
     names = list(sd.keys())
@@ -118,17 +157,12 @@ def main():
                 for n in names if n.startswith("features.") and ".block.3." in n}
     has_expand = lambda s, b: (s, b) in expanded  # noqa: E731
 
-    os.makedirs(out, exist_ok=True)
     write_safetensors(os.path.join(out, "tiny_torchvision.safetensors"), [(n, sd[n]) for n in names])
     timm = [(timm_name(n, has_expand), sd[n]) for n in names]
     assert len({n for n, _ in timm}) == len(timm), "timm renaming collided"
     write_safetensors(os.path.join(out, "tiny_efficientnet_timm.safetensors"), timm)
-    write_safetensors(
-        os.path.join(out, "tiny_io.safetensors"),
-        [("images", x.permute(0, 2, 3, 1)), ("features", feats)],
-        metadata={"width_mult": WIDTH_MULT, "depth_mult": DEPTH_MULT, "bn_eps": BN_EPS,
-                  "torch": torch.__version__},
-    )
+    write_io(os.path.join(out, "tiny_io.safetensors"), x, feats,
+             width_mult=WIDTH_MULT, depth_mult=DEPTH_MULT, bn_eps=BN_EPS)
     print("features", tuple(feats.shape), "mean |f| = %.4f" % feats.abs().mean().item(),
           "params", sum(t.numel() for t in sd.values()))
 
