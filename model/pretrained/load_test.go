@@ -472,7 +472,6 @@ func runQuiet(name string, args ...string) error {
 	return nil
 }
 
-
 // TestFixtureReproducible reruns make_fixture.py and compares with the committed fixture: the
 // weights must be identical, the features equal up to float rounding of another CPU.
 func TestFixtureReproducible(t *testing.T) {
