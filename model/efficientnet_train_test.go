@@ -60,6 +60,7 @@ func trainStep(t testing.TB, ctx *context.Context, cfg Config, mlp bool) *contex
 		g := images.Graph()
 		ctx.SetTraining(g, true)
 		loss = pairLoss(ProjectionHead(ctx, Encoder(ctx, cfg, images), mlp))
+		// A second backward pass just for the test's gradient check (the optimizer makes its own).
 		var encoderVars []*Node
 		for v := range ctx.In(EncoderScope).IterVariablesInScope() {
 			if !isBNStat(v.Name()) {
