@@ -37,6 +37,7 @@ type fixtureIO struct {
 	width, depth float64
 	images       *tensors.Tensor // [B,H,W,3] float32
 	features     []float64       // [B,F] flattened (float32 or float64 in the file)
+	featuresTF   []float64       // the same weights run as tf_efficientnet (tiny fixture only)
 	featureDims  []int
 }
 
@@ -86,6 +87,9 @@ func readFixtureIO(t *testing.T, path string) fixtureIO {
 	}
 	io.images = tensors.FromFlatDataAndDimensions(img32, imgDims...)
 	io.features, io.featureDims = tensor("features")
+	if _, ok := st.Tensor("features_tf"); ok {
+		io.featuresTF, _ = tensor("features_tf")
+	}
 	return io
 }
 
@@ -140,22 +144,34 @@ func TestParity(t *testing.T) {
 		t.Fatal("the fixture's features hardly depend on the input image: regenerate it")
 	}
 	for _, tc := range []struct {
-		file   string
-		naming Naming
-		family Family
+		name     string
+		file     string
+		opts     Options
+		naming   Naming
+		family   Family
+		padding  ops.Padding
+		eps      float64
+		features []float64
 	}{
-		{tvFile, NamingTorchvision, FamilyTorchvision},
-		{timmFile, NamingTimm, FamilyTimmPyTorch},
+		{"torchvision", tvFile, Options{}, NamingTorchvision, FamilyTorchvision, ops.SymmetricPadding, 1e-5, io.features},
+		{"timm", timmFile, Options{}, NamingTimm, FamilyTimmPyTorch, ops.SymmetricPadding, 1e-5, io.features},
+		// The same weights read as tf_efficientnet's: torch with SAME padding and eps 1e-3 computed these.
+		{"timm_tf", timmFile, Options{Timm: FamilyTimmTF}, NamingTimm, FamilyTimmTF, ops.SamePadding, 1e-3, io.featuresTF},
 	} {
-		t.Run(tc.naming.String(), func(t *testing.T) {
-			cfg := fixtureConfig(t, io, ops.SamePadding) // padding must come from the report
+		t.Run(tc.name, func(t *testing.T) {
+			// The padding must come from the report: start from the other one.
+			wrong := ops.SamePadding
+			if tc.padding == ops.SamePadding {
+				wrong = ops.SymmetricPadding
+			}
+			cfg := fixtureConfig(t, io, wrong)
 			ctx := newEncoderContext(t, cfg)
-			rep, err := LoadFile(ctx, tc.file)
+			rep, err := tc.opts.LoadFile(ctx, tc.file)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.Naming != tc.naming || rep.Family != tc.family || rep.Padding != ops.SymmetricPadding ||
-				rep.BatchNormEpsilon != 1e-5 || rep.Variant != "" {
+			if rep.Naming != tc.naming || rep.Family != tc.family || rep.Padding != tc.padding ||
+				rep.BatchNormEpsilon != tc.eps || rep.Variant != "" {
 				t.Fatalf("report: naming %v family %v padding %v eps %g variant %q", rep.Naming, rep.Family,
 					rep.Padding, rep.BatchNormEpsilon, rep.Variant)
 			}
@@ -166,7 +182,9 @@ func TestParity(t *testing.T) {
 				t.Errorf("the classifier should be listed as ignored: %q", rep.Ignored)
 			}
 			cfg.Padding = rep.Padding
-			checkParity(t, ctx, cfg, io)
+			want := io
+			want.features = tc.features
+			checkParity(t, ctx, cfg, want)
 		})
 	}
 }

@@ -11,12 +11,16 @@ Outputs (in DIR, default: this script's directory):
   tiny_torchvision.safetensors       state dict as torchvision names it (classifier included)
   tiny_efficientnet_timm.safetensors the same tensors under timm's efficientnet_bN names
   tiny_io.safetensors                "images" NHWC float32 input, "features" the pooled features
-                                     (after avgpool+flatten, before the classifier); the metadata
-                                     records the architecture so the Go test builds the same one.
+                                     (after avgpool+flatten, before the classifier), "features_tf"
+                                     those of the same weights run as timm's tf_efficientnet (SAME
+                                     padding, BN eps 1e-3); the metadata records the architecture
+                                     so the Go test builds the same one.
 
 Debian has no python3-safetensors: the files are written by ../convert_torchvision.py's writer.
 """
 import argparse
+import copy
+import math
 import os
 import sys
 
@@ -106,8 +110,32 @@ def pooled_features(net, x):
         return torch.flatten(net.avgpool(net.features(x)), 1)
 
 
-def write_io(path, x, feats, **metadata):
-    write_safetensors(path, [("images", x.permute(0, 2, 3, 1)), ("features", feats)],
+def as_tf_efficientnet(net):
+    """A copy of net computing what timm's tf_efficientnet does with the same weights:
+    TensorFlow SAME padding (total max((ceil(in/s)-1)*s + k - in, 0), the odd pixel after, as
+    timm's Conv2dSame) and batch-norm epsilon 1e-3."""
+    net = copy.deepcopy(net)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eps = 1e-3
+        elif isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1):
+            m.padding = (0, 0)
+            m.forward = _same_padded(m.forward, m.kernel_size, m.stride)
+    return net
+
+
+def _same_padded(conv_forward, kernel, stride):
+    def forward(x):
+        pads = []
+        for size, k, s in zip(reversed(x.shape[-2:]), reversed(kernel), reversed(stride)):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]  # F.pad order: W before/after, H before/after
+        return conv_forward(torch.nn.functional.pad(x, pads))
+    return forward
+
+
+def write_io(path, x, feats, extra=(), **metadata):
+    write_safetensors(path, [("images", x.permute(0, 2, 3, 1)), ("features", feats)] + list(extra),
                       metadata=dict(metadata, torch=torch.__version__))
 
 
@@ -161,7 +189,9 @@ def main():
     timm = [(timm_name(n, has_expand), sd[n]) for n in names]
     assert len({n for n, _ in timm}) == len(timm), "timm renaming collided"
     write_safetensors(os.path.join(out, "tiny_efficientnet_timm.safetensors"), timm)
-    write_io(os.path.join(out, "tiny_io.safetensors"), x, feats,
+    # The timm file read as tf_efficientnet weights must give these.
+    feats_tf = pooled_features(as_tf_efficientnet(net), x)
+    write_io(os.path.join(out, "tiny_io.safetensors"), x, feats, [("features_tf", feats_tf)],
              width_mult=WIDTH_MULT, depth_mult=DEPTH_MULT, bn_eps=BN_EPS)
     print("features", tuple(feats.shape), "mean |f| = %.4f" % feats.abs().mean().item(),
           "params", sum(t.numel() for t in sd.values()))
