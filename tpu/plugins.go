@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -195,19 +196,27 @@ func hasNvidiaGPU() bool {
 	return len(m) > 0
 }
 
-// googlePCIVendor is the PCI vendor id of Google's TPU chips (what JAX checks to detect TPUs).
+// TPU PCI ids, as JAX's hardware_utils.py detects them: Google's vendor id (which Google's gVNIC network
+// card shares, hence the device list) and the device ids of TPU v2/v3, v4, v5p, v5e, v6e and TPU7x chips.
 const googlePCIVendor = "0x1ae0"
 
-// hasTPU reports whether TPU chips are attached: /dev/accel* device nodes (TPU v2-v5e) or a PCI device with
-// Google's vendor id (v5p/v6e, exposed through vfio). Used only by "auto": loading libtpu on a machine
-// without TPUs can wait on the GCE metadata server, and "auto" must never touch the network.
-func hasTPU() bool {
-	if m, _ := filepath.Glob("/dev/accel[0-9]*"); len(m) > 0 {
+var tpuPCIDevices = []string{"0x0027", "0x0056", "0x005e", "0x0062", "0x0063", "0x006f", "0x0076"}
+
+// hasTPU reports whether TPU chips are attached. Used only by "auto": loading libtpu on a machine without
+// TPUs can wait on the GCE metadata server, and "auto" must never touch the network.
+func hasTPU() bool { return hasTPUIn("/dev", "/sys/bus/pci/devices") }
+
+// hasTPUIn looks for TPU device nodes (<devDir>/accel0..., TPU v2-v5e) or TPU PCI devices under pciDir.
+func hasTPUIn(devDir, pciDir string) bool {
+	if m, _ := filepath.Glob(filepath.Join(devDir, "accel[0-9]*")); len(m) > 0 {
 		return true
 	}
-	vendors, _ := filepath.Glob("/sys/bus/pci/devices/*/vendor")
-	for _, v := range vendors {
-		if b, err := os.ReadFile(v); err == nil && strings.TrimSpace(string(b)) == googlePCIVendor {
+	devices, _ := filepath.Glob(filepath.Join(pciDir, "*"))
+	for _, d := range devices {
+		vendor, err1 := os.ReadFile(filepath.Join(d, "vendor"))
+		device, err2 := os.ReadFile(filepath.Join(d, "device"))
+		if err1 == nil && err2 == nil && strings.TrimSpace(string(vendor)) == googlePCIVendor &&
+			slices.Contains(tpuPCIDevices, strings.TrimSpace(string(device))) {
 			return true
 		}
 	}

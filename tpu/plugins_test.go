@@ -370,3 +370,31 @@ func TestCUDADataDirFlags(t *testing.T) {
 		t.Errorf("cudaDataDirFlags(jax layout) = %q, want no change", got)
 	}
 }
+
+func TestHasTPUIn(t *testing.T) {
+	pciDevice := func(root, name, vendor, device string) {
+		dir := filepath.Join(root, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for file, v := range map[string]string{"vendor": vendor, "device": device} {
+			if err := os.WriteFile(filepath.Join(dir, file), []byte(v+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dev, pci := t.TempDir(), t.TempDir()
+	pciDevice(pci, "0000:00:04.0", "0x1ae0", "0x0042") // Google gVNIC: same vendor, not a TPU.
+	pciDevice(pci, "0000:00:05.0", "0x10de", "0x2335") // An NVIDIA GPU.
+	if hasTPUIn(dev, pci) {
+		t.Error("gVNIC or a GPU taken for a TPU")
+	}
+	pciDevice(pci, "0000:00:06.0", "0x1ae0", "0x0063") // TPU v5e.
+	if !hasTPUIn(dev, pci) {
+		t.Error("TPU v5e PCI device not detected")
+	}
+	touch(t, filepath.Join(dev, "accel0"))
+	if !hasTPUIn(dev, t.TempDir()) {
+		t.Error("/dev/accel0 not detected")
+	}
+}
