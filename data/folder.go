@@ -64,23 +64,7 @@ func (d *fileDataset) add(opts *Options, where, path, id string, label int) erro
 
 // verify decodes every image (Options.Verify), in parallel, dropping (SkipBad) or failing on bad ones.
 func (d *fileDataset) verify(opts *Options) error {
-	errs := make([]error, len(d.paths))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				_, errs[i] = DecodeFile(d.paths[i])
-			}
-		}()
-	}
-	for i := range d.paths {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	errs := verifyImages(d)
 	keep := 0
 	for i := range d.paths {
 		if errs[i] != nil {
@@ -94,6 +78,28 @@ func (d *fileDataset) verify(opts *Options) error {
 	}
 	d.paths, d.ids, d.labels = d.paths[:keep], d.ids[:keep], d.labels[:keep]
 	return nil
+}
+
+// verifyImages decodes every image of ds in parallel and returns the error of each (nil when fine).
+func verifyImages(ds Dataset) []error {
+	errs := make([]error, ds.Len())
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				_, errs[i] = ds.Image(i)
+			}
+		}()
+	}
+	for i := 0; i < ds.Len(); i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errs
 }
 
 // imageExtensions are the file names listed when scanning folders (decoding itself goes by content).

@@ -441,10 +441,21 @@ func OpenTFRecords(files []string, opts Options) (Dataset, error) {
 		d.classes = classesFor(maxLabel)
 	}
 	if opts.Verify {
+		bad := verifyImages(d)
+		keep := 0
 		for i := range d.ids {
-			if _, err := d.Image(i); err != nil {
-				return fail(errors.Wrap(err, "verify (Options.Verify drops bad images only for file layouts)"))
+			if bad[i] != nil {
+				if err := d.bad(&opts, d.names[d.file[i]], "%v", bad[i]); err != nil {
+					return fail(err)
+				}
+				continue
 			}
+			d.file[keep], d.off[keep], d.size[keep], d.ids[keep], d.labels[keep] = d.file[i], d.off[i], d.size[i], d.ids[i], d.labels[i]
+			keep++
+		}
+		d.file, d.off, d.size, d.ids, d.labels = d.file[:keep], d.off[:keep], d.size[:keep], d.ids[:keep], d.labels[:keep]
+		if keep == 0 {
+			return fail(errors.Errorf("tfrecords %s...: no image decodes", files[0]))
 		}
 	}
 	if err := checkEmptyClasses(files[0], d, &opts); err != nil {

@@ -320,3 +320,85 @@ func FuzzTFRecord(f *testing.F) {
 		})
 	})
 }
+
+// brokenImage wraps a dataset, giving image `broken` truncated JPEG bytes.
+type brokenImage struct {
+	Dataset
+	broken int
+}
+
+func (b brokenImage) RawImage(i int) ([]byte, error) {
+	raw, err := EncodedImage(b.Dataset, i)
+	if i == b.broken {
+		raw = raw[:len(raw)/2]
+	}
+	return raw, err
+}
+
+func TestTFRecordVerifyFindsCorruptImages(t *testing.T) {
+	src := tinySynthetic(t)
+	_, files := writeShards(t, brokenImage{src, 3}, 2)
+	ds, err := OpenTFRecords(files, Options{})
+	if err != nil {
+		t.Fatalf("the framing is fine, only the JPEG is bad: %v", err)
+	}
+	j := -1
+	for i := 0; i < ds.Len(); i++ {
+		if ds.ID(i) == src.ID(3) {
+			j = i
+		}
+	}
+	if _, err := ds.Image(j); err == nil || !strings.Contains(err.Error(), src.ID(3)) || !strings.Contains(err.Error(), "ld_train01") {
+		t.Errorf("decoding the truncated image: error %v should name the shard and the image", err)
+	}
+	if _, err := OpenTFRecords(files, Options{Verify: true}); err == nil || !strings.Contains(err.Error(), src.ID(3)) {
+		t.Errorf("Verify: error %v should name %s", err, src.ID(3))
+	}
+	ds, err = OpenTFRecords(files, Options{Verify: true, SkipBad: true, Logf: func(string, ...any) {}})
+	if err != nil || ds.Len() != src.Len()-1 || len(ds.(Skipper).Skipped()) != 1 {
+		t.Errorf("Verify+SkipBad: %v, want one image dropped", err)
+	}
+	for i := 0; i < ds.Len(); i++ {
+		if _, err := ds.Image(i); err != nil {
+			t.Errorf("after Verify, image %s: %v", ds.ID(i), err)
+		}
+	}
+}
+
+// TestConcurrentImages reads every image from several goroutines at once (run with -race): the
+// datasets promise safe concurrent use, which the pipeline's decoding workers rely on.
+func TestConcurrentImages(t *testing.T) {
+	src := tinySynthetic(t)
+	dir := t.TempDir()
+	if err := WriteKaggle(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	kaggle, err := OpenKaggle(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, files := writeShards(t, kaggle, 2)
+	tf, err := OpenTFRecords(files, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ds := range []Dataset{src, kaggle, tf} {
+		done := make(chan error)
+		for w := 0; w < 4; w++ {
+			go func() {
+				for i := 0; i < ds.Len(); i++ {
+					if _, err := ds.Image((i + w*3) % ds.Len()); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+		}
+		for w := 0; w < 4; w++ {
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
