@@ -304,6 +304,17 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"1 unused file tensors", extra}},
 		{"shape", func(m map[string]safetensors.TensorView) { m[resized] = f32View(t, 8, 3, 5, 5) },
 			[]string{"1 shape mismatches", "stem/conv/weights", "[8 3 5 5] -> [5 5 3 8], variable has [3 3 3 8]"}},
+		{"integer weights", func(m map[string]safetensors.TensorView) {
+			v, err := safetensors.NewTensorView(safetensors.I64, []uint64{8}, make([]byte, 64))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m["features.0.1.weight"] = v
+		}, []string{"1 invalid tensors", "features.0.1.weight [8]: dtype I64 is not a floating-point type"}},
+		{"duplicate", func(m map[string]safetensors.TensorView) {
+			// "01" is stage 1 too: two tensors for one variable.
+			m["features.01.0.block.0.0.weight"] = m["features.1.0.block.0.0.weight"]
+		}, []string{"1 invalid tensors", "already filled by"}},
 		{"all", func(m map[string]safetensors.TensorView) {
 			delete(m, missing)
 			m[extra] = f32View(t, 48)

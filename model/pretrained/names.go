@@ -104,7 +104,7 @@ func mapSE(prefix, layer, suffix string) (target, bool) {
 	return target{}, false
 }
 
-// mapConvBN maps a conv+bn pair given as "<conv>.weight" / "<bn>.<field>" already split by the caller.
+// convTarget is the kernel of the convolution of a conv+bn pair ("<prefix>/conv/weights").
 func convTarget(prefix string, k kind) target {
 	return target{path: prefix + "/conv/weights", kind: k}
 }
