@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/supcon-go/supcon/model/gradcheck"
@@ -183,4 +184,42 @@ func TestEfficientNetOpMixGradient(t *testing.T) {
 		logits := Reshape(ReduceSum(y, 1, 2), 2, 4)
 		return LogSoftmax(logits)
 	}, gradcheck.RandomTensor(21, 2, 3, 3, 4), gradcheck.RandomTensor(22, 4, 4))
+}
+
+// padCapableBackend claims the Pad op, to check that sliceVJP then defers to GoMLX's stock VJP
+// (a single Pad) instead of the Concatenate-based one. The graph's builder is still SimpleGo's,
+// which rejects Pad: the error proves the dispatch.
+type padCapableBackend struct{ backends.Backend }
+
+func (b padCapableBackend) Capabilities() backends.Capabilities {
+	c := b.Backend.Capabilities().Clone()
+	c.Operations[backends.OpTypePad] = true
+	return c
+}
+
+func TestSliceVJPDispatch(t *testing.T) {
+	backend := tpu.ForTests()
+	if backend.Capabilities().Operations[backends.OpTypePad] {
+		t.Skip("test backend has Pad: the dispatch is exercised by TestSliceVJP already")
+	}
+	build := func(b backends.Backend) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%v", r)
+			}
+		}()
+		g := NewGraph(b, "slice")
+		defer g.Finalize()
+		x := Parameter(g, "x", gradcheck.RandomTensor(1, 4, 4).Shape())
+		Gradient(ReduceAllSum(Slice(x, AxisRange(1, 3))), x)
+		return nil
+	}
+	if err := build(backend); err != nil {
+		t.Fatalf("without Pad: %v", err)
+	}
+	err := build(padCapableBackend{backend})
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "pad") {
+		t.Errorf("with Pad claimed: got error %v, want the stock VJP's Pad to be attempted", err)
+	}
+	t.Logf("with Pad claimed: %.120s", err)
 }
