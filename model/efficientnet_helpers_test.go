@@ -161,7 +161,16 @@ func setReferenceValues(t testing.TB, ctx *context.Context) {
 		}
 		name := strings.TrimPrefix(v.Scope(), prefix) + "/" + v.Name()
 		dims := v.Shape().Dimensions
-		v.MustSetValue(tensors.FromFlatDataAndDimensions(referenceValues(name, dims), dims...))
+		values := referenceValues(name, dims)
+		if v.DType() == dtypes.Float64 {
+			wide := make([]float64, len(values))
+			for i, x := range values {
+				wide[i] = float64(x)
+			}
+			v.MustSetValue(tensors.FromFlatDataAndDimensions(wide, dims...))
+		} else {
+			v.MustSetValue(tensors.FromFlatDataAndDimensions(values, dims...))
+		}
 		count++
 	}
 	if count == 0 {
