@@ -10,7 +10,9 @@ import (
 	"image/jpeg"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -223,4 +225,78 @@ func FuzzDecode(f *testing.F) {
 			t.Errorf("decoded to %T, not one of the documented types", img)
 		}
 	})
+}
+
+// readPNM parses the binary PPM (P6) or PGM (P5) that djpeg writes.
+func readPNM(t *testing.T, b []byte) image.Image {
+	t.Helper()
+	// Four whitespace-separated tokens (magic, width, height, maxval), then one whitespace byte.
+	var tok []string
+	pos := 0
+	space := func(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+	for len(tok) < 4 && pos < len(b) {
+		for pos < len(b) && space(b[pos]) {
+			pos++
+		}
+		start := pos
+		for pos < len(b) && !space(b[pos]) {
+			pos++
+		}
+		tok = append(tok, string(b[start:pos]))
+	}
+	if len(tok) != 4 || tok[3] != "255" {
+		t.Fatalf("bad PNM header %q", tok)
+	}
+	magic := tok[0]
+	w, err1 := strconv.Atoi(tok[1])
+	h, err2 := strconv.Atoi(tok[2])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("bad PNM size %q", tok)
+	}
+	pix := b[pos+1:]
+	switch magic {
+	case "P5":
+		return &image.Gray{Pix: pix[:w*h], Stride: w, Rect: image.Rect(0, 0, w, h)}
+	case "P6":
+		img := image.NewRGBA(image.Rect(0, 0, w, h))
+		for i := 0; i < w*h; i++ {
+			copy(img.Pix[4*i:4*i+3], pix[3*i:3*i+3])
+			img.Pix[4*i+3] = 255
+		}
+		return img
+	}
+	t.Fatalf("unexpected PNM type %s", magic)
+	return nil
+}
+
+// TestDecodeMatchesLibjpeg compares our decoding with libjpeg's djpeg, an independent decoder, on the
+// fixtures and, when present, the real Cassava sample photos. -nosmooth makes djpeg upsample chroma by
+// replication as Go does, so the remaining difference is IDCT rounding.
+func TestDecodeMatchesLibjpeg(t *testing.T) {
+	djpeg, err := exec.LookPath("djpeg")
+	if err != nil {
+		t.Skip("djpeg not installed (Debian libjpeg-turbo-progs)")
+	}
+	files := []string{filepath.Join("testdata", "progressive.jpg"), filepath.Join("testdata", "grayscale.jpg")}
+	sample, _ := filepath.Glob(filepath.Join("..", "..", "shared", "data", "cassava-sample", KaggleImages, "*.jpg"))
+	if len(sample) > 3 {
+		sample = sample[:3]
+	}
+	files = append(files, sample...)
+	for _, f := range files {
+		ref, err := exec.Command(djpeg, "-nosmooth", "-dct", "int", "-pnm", f).Output()
+		if err != nil {
+			t.Fatalf("djpeg %s: %v", f, err)
+		}
+		want := readPNM(t, ref)
+		got, err := DecodeFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := meanAbsDiff(t, want, got); d > 1.5 {
+			t.Errorf("%s: differs from libjpeg by %.2f levels per channel on average", f, d)
+		} else {
+			t.Logf("%s: %v, mean difference from libjpeg %.3f", f, got.Bounds().Size(), d)
+		}
+	}
 }

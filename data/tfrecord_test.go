@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -400,5 +401,16 @@ func TestConcurrentImages(t *testing.T) {
 				t.Error(err)
 			}
 		}
+	}
+}
+
+// Known answers from outside this package: the RFC 3720 (B.4) CRC32C of 32 zero bytes, and the masked
+// CRC that the tfrecord_slow Python package's tests assert for "1234567890asdfghjkl".
+func TestMaskedCRCKnownAnswers(t *testing.T) {
+	if got := crc32.Checksum(make([]byte, 32), crc32c); got != 0x8a9136aa {
+		t.Errorf("CRC32C of 32 zeros: %#x, want 0x8a9136aa", got)
+	}
+	if got := maskedCRC([]byte("1234567890asdfghjkl")); got != 4134599430 {
+		t.Errorf("masked CRC: %d, want 4134599430", got)
 	}
 }
