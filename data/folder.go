@@ -162,7 +162,7 @@ func OpenFolder(dir string, opts Options) (Dataset, error) {
 		return nil, err
 	}
 	classes := opts.Classes
-	if classes == nil {
+	if len(classes) == 0 {
 		classes = append(append([]string(nil), withImages...), empty...)
 		sort.Strings(classes)
 	}

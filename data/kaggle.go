@@ -76,7 +76,7 @@ func shortClassName(s string) string {
 // declaredClasses returns the class names fixed before reading labels: opts.Classes, else the label map
 // found in one of dirs (the first that has one), else nil (classes then come from the labels).
 func declaredClasses(opts *Options, dirs ...string) ([]string, error) {
-	if opts.Classes != nil {
+	if len(opts.Classes) > 0 {
 		return opts.Classes, nil
 	}
 	for _, dir := range dirs {
@@ -107,7 +107,7 @@ func classesFor(maxLabel int) []string {
 // when present (then labels must be below its size), else opts.Classes, else the Cassava names when the
 // labels span 5 classes, else "0".."K-1".
 func OpenKaggle(dir string, opts Options) (Dataset, error) {
-	if opts.Classes == nil {
+	if len(opts.Classes) == 0 {
 		classes, err := declaredClasses(&opts, dir)
 		if err != nil {
 			return nil, err
@@ -122,6 +122,9 @@ func OpenKaggle(dir string, opts Options) (Dataset, error) {
 // integer, negative or not below len(opts.Classes), a duplicate id, a missing or zero-byte file) fail
 // with the file and row named, or are skipped with opts.SkipBad.
 func OpenCSV(csvPath, imageDir string, opts Options) (Dataset, error) {
+	if len(opts.Classes) == 0 {
+		opts.Classes = nil // an empty list declares nothing: the classes come from the labels
+	}
 	f, err := os.Open(csvPath)
 	if err != nil {
 		return nil, errors.Errorf("labels %s: %v", csvPath, unwrapPathError(err))

@@ -473,7 +473,10 @@ func WriteTFRecords(ds Dataset, dir, prefix string, shards int) ([]string, error
 	if shards < 1 {
 		return nil, errors.Errorf("WriteTFRecords: shards=%d, must be >= 1", shards)
 	}
-	shards = min(shards, max(ds.Len(), 1))
+	if ds.Len() == 0 {
+		return nil, errors.New("WriteTFRecords: empty dataset")
+	}
+	shards = min(shards, ds.Len())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, errors.Wrapf(err, "creating %s", dir)
 	}
