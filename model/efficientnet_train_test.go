@@ -43,7 +43,9 @@ func changed(t testing.TB, ctx *context.Context, before map[string][]float32) (n
 
 // pairLoss is a minimal contrastive-style loss: the two halves of the batch are two views of the
 // same samples, and their L2-normalised projections should align.
+// It is computed in float32 whatever the compute dtype, as a trainer would.
 func pairLoss(projections *Node) *Node {
+	projections = ConvertDType(projections, dtypes.Float32)
 	norm := Sqrt(AddScalar(ReduceSum(Square(projections), -1), 1e-12))
 	p := Div(projections, InsertAxes(norm, -1))
 	half := projections.Shape().Dim(0) / 2
@@ -80,41 +82,47 @@ func trainStep(t testing.TB, ctx *context.Context, cfg Config, mlp bool) *contex
 	return exec
 }
 
-// TestTrainStepTiny runs Adam steps of the tiny encoder + projection on SimpleGo: forward and
-// backward work, the loss is finite, the encoder's weights and batch-norm statistics move.
+// TestTrainStepTiny runs Adam steps of the tiny encoder + projection on the test backend, in
+// float32 and in bfloat16 compute: forward and backward work, the loss is finite, the encoder's
+// (float32) weights and batch-norm statistics move.
 func TestTrainStepTiny(t *testing.T) {
-	cfg := tinyConfig(t)
-	ctx := context.New()
-	if err := ctx.SetRNGStateFromSeed(1); err != nil {
-		t.Fatal(err)
-	}
-	ctx.SetParam(ParamProjectionDim, 16)
-	images := referenceImages([]int{4, 32, 32, 3})
-	exec := trainStep(t, ctx, cfg, true)
-	defer exec.Finalize()
-	var before map[string][]float32
-	for step := range 3 {
-		out, err := exec.Exec(images)
-		if err != nil {
-			t.Fatalf("step %d: %v", step, err)
-		}
-		loss, grad := out[0].Value().(float32), out[1].Value().(float32)
-		if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) || loss < -1 || loss > 1 {
-			t.Errorf("step %d: loss %g, want finite in [-1, 1]", step, loss)
-		}
-		if !(grad > 0) || math.IsInf(float64(grad), 0) {
-			t.Errorf("step %d: sum |encoder gradient| = %g, want finite > 0", step, grad)
-		}
-		if step == 0 {
-			before = snapshot(t, ctx, "/"+EncoderScope)
-		}
-	}
-	moved := changed(t, ctx, before)
-	for _, want := range []string{"/encoder/stem/conv/weights", "/encoder/stage6/block1/se/reduce/biases",
-		"/encoder/head/bn/offset", "/encoder/head/bn/mean", "/encoder/stage1/block0/depthwise/bn/variance"} {
-		if !slices.Contains(moved, want) {
-			t.Errorf("%s did not change in training", want)
-		}
+	for _, dtype := range []dtypes.DType{dtypes.Float32, dtypes.BFloat16} {
+		t.Run(dtype.String(), func(t *testing.T) {
+			cfg := tinyConfig(t)
+			cfg.DType = dtype
+			ctx := context.New()
+			if err := ctx.SetRNGStateFromSeed(1); err != nil {
+				t.Fatal(err)
+			}
+			ctx.SetParam(ParamProjectionDim, 16)
+			images := referenceImages([]int{4, 32, 32, 3})
+			exec := trainStep(t, ctx, cfg, true)
+			defer exec.Finalize()
+			var before map[string][]float32
+			for step := range 3 {
+				out, err := exec.Exec(images)
+				if err != nil {
+					t.Fatalf("step %d: %v", step, err)
+				}
+				loss, grad := out[0].Value().(float32), out[1].Value().(float32)
+				if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) || loss < -1.01 || loss > 1.01 {
+					t.Errorf("step %d: loss %g, want finite in [-1, 1]", step, loss)
+				}
+				if !(grad > 0) || math.IsInf(float64(grad), 0) {
+					t.Errorf("step %d: sum |encoder gradient| = %g, want finite > 0", step, grad)
+				}
+				if step == 0 {
+					before = snapshot(t, ctx, "/"+EncoderScope)
+				}
+			}
+			moved := changed(t, ctx, before)
+			for _, want := range []string{"/encoder/stem/conv/weights", "/encoder/stage6/block1/se/reduce/biases",
+				"/encoder/head/bn/offset", "/encoder/head/bn/mean", "/encoder/stage1/block0/depthwise/bn/variance"} {
+				if !slices.Contains(moved, want) {
+					t.Errorf("%s did not change in training", want)
+				}
+			}
+		})
 	}
 }
 

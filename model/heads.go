@@ -10,7 +10,7 @@ import (
 // Context hyperparameters of the heads (defaults in DefaultParams).
 const (
 	// ParamProjectionMLP selects the paper's projection MLP (Dense hidden, relu, Dense dim) instead
-	// of the article's single Dense + relu. Read by the trainer, which passes it to ProjectionHead.
+	// of the article's single Dense + relu (see ProjectionHeadFromContext).
 	ParamProjectionMLP = "projection_mlp"
 	// ParamProjectionDim is the size of the projection (128).
 	ParamProjectionDim = "projection_dim"
@@ -42,6 +42,11 @@ func ProjectionHead(ctx *context.Context, features *Node, mlp bool) *Node {
 	}
 	hidden := activations.Relu(dense(ctx.In("hidden"), features, positiveParam(ctx, ParamProjectionHidden, 2048)))
 	return dense(ctx.In("dense"), hidden, dim)
+}
+
+// ProjectionHeadFromContext is ProjectionHead with mlp read from the projection_mlp hyperparameter.
+func ProjectionHeadFromContext(ctx *context.Context, features *Node) *Node {
+	return ProjectionHead(ctx, features, context.GetParamOr(ctx, ParamProjectionMLP, false))
 }
 
 // ClassifierHead maps encoder features [B, F] to logits [B, numClasses]: dropout,

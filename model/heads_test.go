@@ -45,7 +45,9 @@ func TestProjectionHead(t *testing.T) {
 	features := randomFeatures(3, 24)
 	for _, mlp := range []bool{false, true} {
 		ctx := context.New()
-		out, err := runHead(t, ctx, true, features, func(ctx *context.Context, x *Node) *Node { return ProjectionHead(ctx, x, mlp) })
+		ctx.SetParams(DefaultParams())
+		ctx.SetParam(ParamProjectionMLP, mlp)
+		out, err := runHead(t, ctx, true, features, ProjectionHeadFromContext)
 		if err != nil {
 			t.Fatal(err)
 		}
