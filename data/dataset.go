@@ -73,7 +73,8 @@ type Skip struct {
 
 func (s Skip) String() string { return s.Where + ": " + s.Reason }
 
-// Skipper is implemented by every dataset opened from disk: the inputs skipped under Options.SkipBad.
+// Skipper is implemented by the datasets opened with Options (CSV, folder, unlabelled folder, TFRecord):
+// the inputs skipped under Options.SkipBad.
 type Skipper interface {
 	Skipped() []Skip
 }

@@ -117,6 +117,12 @@ func OpenKaggle(dir string, opts Options) (Dataset, error) {
 	return OpenCSV(filepath.Join(dir, KaggleCSV), filepath.Join(dir, KaggleImages), opts)
 }
 
+// OpenKaggleTest opens Kaggle's unlabelled test images, dir/test_images/*.jpg, for prediction (labels
+// -1; classes, normally the training set's, name the predictions).
+func OpenKaggleTest(dir string, classes []string, opts Options) (Dataset, error) {
+	return OpenUnlabelled(filepath.Join(dir, KaggleTestDir), classes, opts)
+}
+
 // OpenCSV opens a CSV of image_id,label rows (header required, extra columns ignored) whose images are
 // imageDir/<image_id>. Bad rows (wrong field count, empty or path-like id, a label that is not an
 // integer, negative or not below len(opts.Classes), a duplicate id, a missing or zero-byte file) fail

@@ -390,3 +390,60 @@ func TestCassavaSample(t *testing.T) {
 		t.Errorf("full label list counts %v, CassavaCounts %v", counts, CassavaCounts)
 	}
 }
+
+func TestOpenKaggleTest(t *testing.T) {
+	dir := t.TempDir()
+	src := tinySynthetic(t)
+	if err := WriteKaggle(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, KaggleImages), filepath.Join(dir, KaggleTestDir)); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := OpenKaggleTest(dir, CassavaClasses, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Len() != src.Len() || ds.Label(3) != -1 || !reflect.DeepEqual(ds.Classes(), CassavaClasses) {
+		t.Errorf("%d images, label %d, classes %q", ds.Len(), ds.Label(3), ds.Classes())
+	}
+}
+
+// FuzzKaggleCSV: any train.csv gives a dataset or an error naming the file, never a panic; with
+// SkipBad, every row is either loaded or skipped with a reason.
+func FuzzKaggleCSV(f *testing.F) {
+	f.Add("image_id,label\na.jpg,0\nb.jpg,1\n")
+	f.Add("label,image_id,extra\n1,a.jpg,x\n")
+	f.Add("image_id,label\n\"a.jpg,0\n")
+	f.Add("image_id,label\na.jpg,99999999999\n../b.jpg,1\na.jpg,0\n")
+	f.Add("\ufeffimage_id,label\r\nb.jpg,1\r\n")
+	f.Fuzz(func(t *testing.T, csvText string) {
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, KaggleImages), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"a.jpg", "b.jpg"} {
+			if err := os.WriteFile(filepath.Join(dir, KaggleImages, name), []byte{0xff, 0xd8, 0xff}, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(dir, KaggleCSV)
+		if err := os.WriteFile(path, []byte(csvText), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, skip := range []bool{false, true} {
+			ds, err := OpenKaggle(dir, Options{SkipBad: skip, Logf: func(string, ...any) {}, AllowEmptyClasses: true})
+			if err != nil {
+				if !strings.Contains(err.Error(), path) {
+					t.Errorf("error %q does not name %s", err, path)
+				}
+				continue
+			}
+			for i := 0; i < ds.Len(); i++ {
+				if l := ds.Label(i); l < 0 || l >= len(ds.Classes()) {
+					t.Errorf("label %d outside the %d classes", l, len(ds.Classes()))
+				}
+			}
+		}
+	})
+}
