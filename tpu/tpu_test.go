@@ -142,23 +142,30 @@ func runConcurrentDotGenerals(t *testing.T, b backends.Backend, numDots, gorouti
 	for i := range xFlat {
 		xFlat[i] = val(i, 0)
 	}
-	args := []any{tensors.FromFlatDataAndDimensions(xFlat, batch, m, k)}
+	wFlats := make([][]float32, numDots)
 	want := 0.0
-	for d := 1; d <= numDots; d++ {
-		wFlat := make([]float32, k*n)
-		for i := range wFlat {
-			wFlat[i] = val(i, d)
+	for d := range wFlats {
+		wFlats[d] = make([]float32, k*n)
+		for i := range wFlats[d] {
+			wFlats[d][i] = val(i, d+1)
 		}
-		args = append(args, tensors.FromFlatDataAndDimensions(wFlat, k, n))
 		for bb := range batch {
 			for i := range m {
 				for j := range n {
 					for c := range k {
-						want += float64(xFlat[(bb*m+i)*k+c]) * float64(wFlat[c*n+j])
+						want += float64(xFlat[(bb*m+i)*k+c]) * float64(wFlats[d][c*n+j])
 					}
 				}
 			}
 		}
+	}
+	// Each goroutine gets its own tensors: a GoMLX Tensor is not safe to pass to concurrent executions.
+	newArgs := func() []any {
+		args := []any{tensors.FromFlatDataAndDimensions(xFlat, batch, m, k)}
+		for _, w := range wFlats {
+			args = append(args, tensors.FromFlatDataAndDimensions(w, k, n))
+		}
+		return args
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -168,6 +175,7 @@ func runConcurrentDotGenerals(t *testing.T, b backends.Backend, numDots, gorouti
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				args := newArgs()
 				for range reps {
 					out, err := exec.Exec(args...)
 					if err != nil {
