@@ -95,6 +95,10 @@ func buildEncoder(ctx *context.Context, cfg Config, images *Node, observe observ
 	return x
 }
 
+// isBNStat tells the batch-norm running statistics (ops.BatchNorm's "mean" and "variance") from
+// the trained variables.
+func isBNStat(name string) bool { return name == "mean" || name == "variance" }
+
 // layerBuilder carries what every layer of one encoder needs.
 type layerBuilder struct {
 	cfg      Config

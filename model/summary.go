@@ -100,10 +100,6 @@ func Inspect(cfg Config, resolution int) (arch *Architecture, err error) {
 	return arch, nil
 }
 
-// isBNStat tells the batch-norm running statistics (ops.BatchNorm's "mean" and "variance") from
-// the trained variables.
-func isBNStat(name string) bool { return name == "mean" || name == "variance" }
-
 // Summary writes a Keras-like summary of the encoder of cfg at resolution x resolution (<= 0:
 // cfg.Resolution): each part's output shape, blocks and parameters, then the totals. It builds
 // the graph only, so it is quick even for B7.
