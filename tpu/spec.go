@@ -2,6 +2,7 @@ package tpu
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -98,7 +99,7 @@ func ParseSpec(spec string) (Spec, error) {
 		return Spec{Kind: KindXLA, Plugin: name}, nil
 	case KindGo:
 		for _, o := range options {
-			if key, _, _ := strings.Cut(o, "="); !isSimpleGoOption(key) {
+			if key, _, _ := strings.Cut(o, "="); !slices.Contains(simpleGoOptions, key) {
 				return Spec{}, invalidSpec(spec, "unknown SimpleGo option "+key+" (known: "+strings.Join(simpleGoOptions, ", ")+")")
 			}
 		}
@@ -134,12 +135,3 @@ func ParseSpec(spec string) (Spec, error) {
 // simpleGoOptions are the configuration keys GoMLX v0.26.0's simplego.New accepts.
 var simpleGoOptions = []string{"parallelism", "dotgeneral_small", "dotgeneral_large", "dotgeneral_check",
 	"ops_sequential", "ops_parallel"}
-
-func isSimpleGoOption(key string) bool {
-	for _, k := range simpleGoOptions {
-		if k == key {
-			return true
-		}
-	}
-	return false
-}
