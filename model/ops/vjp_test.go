@@ -2,6 +2,8 @@ package ops
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -222,4 +224,72 @@ func TestSliceVJPDispatch(t *testing.T) {
 		t.Errorf("with Pad claimed: got error %v, want the stock VJP's Pad to be attempted", err)
 	}
 	t.Logf("with Pad claimed: %.120s", err)
+}
+
+// TestDotGeneralVJPRandomConfigs compares the DotGeneral VJP with GoMLX's stock one (slow but
+// correct) on random configurations: 0-2 batch axes, 0-2 contracting axes and 0-2 free axes per
+// operand, every axis role placed at a random position of each operand.
+func TestDotGeneralVJPRandomConfigs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := range 40 {
+		nb, nc := rng.IntN(3), rng.IntN(3)
+		nlf, nrf := rng.IntN(3), rng.IntN(3)
+		if nb+nc+nlf == 0 || nb+nc+nrf == 0 {
+			continue
+		}
+		dimsOf := func(n int) []int {
+			d := make([]int, n)
+			for i := range d {
+				d[i] = 1 + rng.IntN(3)
+			}
+			return d
+		}
+		batchDims, contractDims := dimsOf(nb), dimsOf(nc)
+		// operand places its batch, contracting and free axes at random positions.
+		operand := func(free int) (dims, batchAxes, contractAxes []int) {
+			rank := nb + nc + free
+			perm := rng.Perm(rank)
+			dims = make([]int, rank)
+			batchAxes, contractAxes = perm[:nb], perm[nb:nb+nc]
+			for i, a := range batchAxes {
+				dims[a] = batchDims[i]
+			}
+			for i, a := range contractAxes {
+				dims[a] = contractDims[i]
+			}
+			for _, a := range perm[nb+nc:] {
+				dims[a] = 1 + rng.IntN(3)
+			}
+			return
+		}
+		lDims, lb, lc := operand(nlf)
+		rDims, rb, rc := operand(nrf)
+		name := fmt.Sprintf("trial %d: lhs %v c%v b%v, rhs %v c%v b%v", trial, lDims, lc, lb, rDims, rc, rb)
+		lhs, rhs := gradcheck.RandomTensor(uint64(trial), lDims...), gradcheck.RandomTensor(uint64(trial+100), rDims...)
+		exec, err := NewExec(tpu.ForTests(), func(a, b *Node) []*Node {
+			out := DotGeneral(a, lc, lb, b, rc, rb)
+			w := Const(a.Graph(), gradcheck.RandomTensor(uint64(trial+200), out.Shape().Dimensions...))
+			loss := ReduceAllSum(Mul(out, w))
+			grads := Gradient(loss, a, b)
+			withStockVJP(NodeTypeDotGeneral, func() { grads = append(grads, Gradient(loss, a, b)...) })
+			return grads
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := exec.Exec(lhs, rhs)
+		exec.Finalize()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for i, which := range []string{"lhs", "rhs"} {
+			ours, stock := tensors.MustCopyFlatData[float64](outs[i]), tensors.MustCopyFlatData[float64](outs[i+2])
+			for j := range ours {
+				if math.Abs(ours[j]-stock[j]) > 1e-12 {
+					t.Errorf("%s: gradient wrt %s [%d] = %g, stock VJP %g", name, which, j, ours[j], stock[j])
+					break
+				}
+			}
+		}
+	}
 }
