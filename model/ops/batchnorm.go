@@ -45,9 +45,10 @@ var EfficientNetBatchNorm = BatchNormOptions{Momentum: 0.99, Epsilon: 1e-3}
 // Calling it twice in one graph in the same scope (weights shared) chains the two moving-average
 // updates, as two steps would.
 //
-// The same composed form runs on every backend: SimpleGo v0.26.0 has no BatchNormForTraining,
-// and on XLA the native op is expanded into these same element-wise ops by the compiler; using
-// one form also means one gradient to verify.
+// The same composed form runs on every backend. SimpleGo v0.26.0 has no BatchNormForTraining;
+// on XLA the compiler fuses these element-wise ops and reductions (its CPU/GPU pipelines expand
+// the native op into the same ones anyway), and the native op's path could not be verified here
+// (no XLA plugin on the development machine), so one form keeps one gradient, the verified one.
 //
 // It panics (GoMLX's way for graph building, turned into an error by Exec) with a message
 // naming the problem if x has rank < 2, is not a float, or opts are out of range.
