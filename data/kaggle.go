@@ -88,10 +88,17 @@ func declaredClasses(opts *Options, dirs ...string) ([]string, error) {
 	return nil, nil
 }
 
-// classesFor returns the class names for labels up to maxLabel when none were declared: Cassava's when
-// there are 5, else "0".."K-1".
-func classesFor(maxLabel int) []string {
-	k := maxLabel + 1
+// classesFor returns the class names for labels when none were declared: K = the largest label + 1
+// classes, named as Cassava's when K is 5, else "0".."K-1".
+// Without any label (a test set) there are no classes: nil.
+func classesFor(labels []int) []string {
+	k := 0
+	for _, l := range labels {
+		k = max(k, l+1)
+	}
+	if k == 0 {
+		return nil
+	}
 	if k == len(CassavaClasses) {
 		return append([]string(nil), CassavaClasses...)
 	}
@@ -222,11 +229,7 @@ func OpenCSV(csvPath, imageDir string, opts Options) (Dataset, error) {
 	}
 	d.classes = opts.Classes
 	if d.classes == nil {
-		maxLabel := 0
-		for _, l := range d.labels {
-			maxLabel = max(maxLabel, l)
-		}
-		d.classes = classesFor(maxLabel)
+		d.classes = classesFor(d.labels)
 	}
 	return d.finish(csvPath, &opts)
 }

@@ -434,11 +434,7 @@ func OpenTFRecords(files []string, opts Options) (Dataset, error) {
 	}
 	d.classes = classes
 	if d.classes == nil {
-		maxLabel := 0
-		for _, l := range d.labels {
-			maxLabel = max(maxLabel, l)
-		}
-		d.classes = classesFor(maxLabel)
+		d.classes = classesFor(d.labels)
 	}
 	if opts.Verify {
 		bad := verifyImages(d)
