@@ -336,6 +336,19 @@ func TestPipelineErrorNamesImageOrSkips(t *testing.T) {
 	if len(logged) != 1 || !strings.Contains(logged[0], "img-005") {
 		t.Errorf("skip log %q", logged)
 	}
+
+	// A bad image at the very end of an evaluation epoch: the batch before it
+	// becomes the epoch's last, and nothing is padded.
+	ds = &memDataset{n: 9, bad: map[int]bool{8: true}}
+	got = collect(t, ds, PipelineOptions{BatchSize: 2, Augment: augment.Eval(8), Epochs: 2, SkipBad: true, Logf: func(string, ...any) {}})
+	if len(got) != 8 {
+		t.Fatalf("%d batches, want 4 per epoch", len(got))
+	}
+	for i, b := range got {
+		if b.Last != (b.Step == 3) || b.Valid != 2 || b.Epoch != i/4 {
+			t.Errorf("batch %d: epoch %d step %d last %v valid %d", i, b.Epoch, b.Step, b.Last, b.Valid)
+		}
+	}
 }
 
 func TestPipelineRejectsBadOrder(t *testing.T) {

@@ -55,21 +55,18 @@ func (a *Augmenter) Render(dst []float32, img image.Image, p *Params) error {
 	}
 	s := a.pool.Get().(*sampler)
 	defer a.pool.Put(s)
-	var cm *colourMap
-	if p.Saturation != 1 || p.Contrast != 1 || p.Brightness != 0 {
-		mean := 0.0
-		if p.Contrast != 1 {
-			// The mean grey of the view, estimated from a previewSize² render
-			// through the same map (sampling the full view would cost a
-			// second pass over the output).
-			if mean, err = s.meanGrey(img, m, a.cfg); err != nil {
-				return err
-			}
+	jitter := p.Saturation != 1 || p.Contrast != 1 || p.Brightness != 0
+	mean := 0.0
+	if p.Contrast != 1 {
+		// The mean grey of the view, estimated from a previewSize² render
+		// through the same map (sampling the full view would cost a second
+		// pass over the output).
+		if mean, err = s.meanGrey(img, m, a.cfg); err != nil {
+			return err
 		}
-		c := newColourMap(p.Saturation, p.Contrast, p.Brightness, mean, a.mul, a.add)
-		cm = &c
 	}
-	if err := s.sample(dst, a.cfg.Width, a.cfg.Height, img, m, a.cfg.Fill, a.cfg.FillValue, a.mul, a.add, cm); err != nil {
+	s.fin = newFinisher(a.cfg.Scaling, jitter, p.Saturation, p.Contrast, p.Brightness, mean)
+	if err := s.sample(dst, a.cfg.Width, a.cfg.Height, img, m, a.cfg.Fill, a.cfg.FillValue, &s.fin); err != nil {
 		return err
 	}
 	if p.NumHoles > 0 {
@@ -94,8 +91,8 @@ func (s *sampler) meanGrey(img image.Image, m Affine, cfg Config) (float64, erro
 	}
 	buf := s.preview[:pw*ph*3]
 	shrink := Scale(float64(cfg.Width)/float64(pw), float64(cfg.Height)/float64(ph)).Then(m)
-	mul, add := ScaleUnit.affine()
-	if err := s.sample(buf, pw, ph, img, shrink, cfg.Fill, cfg.FillValue, mul, add, nil); err != nil {
+	s.fin = newFinisher(ScaleUnit, false, 1, 1, 0, 0)
+	if err := s.sample(buf, pw, ph, img, shrink, cfg.Fill, cfg.FillValue, &s.fin); err != nil {
 		return 0, err
 	}
 	return meanGrey(buf), nil

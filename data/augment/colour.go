@@ -1,5 +1,7 @@
 package augment
 
+import "math"
+
 // Grey-level weights (ITU-R 601, as torchvision's rgb_to_grayscale and
 // tf.image.rgb_to_grayscale).
 const (
@@ -8,30 +10,42 @@ const (
 	greyB = 0.114
 )
 
-// colourMap is the colour jitter and output scaling of one view folded into
-// one affine map with a final clamp, applied to [0,255] RGB:
+// finisher turns rows of 8.8 fixed-point [0,255] RGB (the sampler's output)
+// into output floats: optional colour jitter, then the output scaling.
 //
-//	u = rgb/255
+// The jitter, for u = rgb/255:
+//
 //	saturation s:  u ← grey(u) + s·(u − grey(u))   (blend with the pixel's grey)
-//	contrast c:    u ← mean + c·(u − mean)         (blend with the image's mean grey)
+//	contrast c:    u ← mean + c·(u − mean)         (blend with the view's mean grey)
 //	brightness d:  u ← u + d                       (additive, TF style)
-//	out = clamp(u, 0, 1)·255·mul + add
+//	u ← clamp(u, 0, 1)
 //
 // Clamping once at the end (instead of after each op, as torchvision does)
-// is what lets the three fold into one 3x3 matrix applied while the row is
-// still in L1 cache; it only differs for pixels an intermediate op pushed out
-// of range (TF's contrast and brightness do not clamp either).
-type colourMap struct {
-	a      [9]float32 // row-major 3x3, applied to [0,255] RGB
-	b      [3]float32
-	lo, hi [3]float32 // clamp bounds in output units: add and 255·mul+add
+// lets the three fold into one 3x3 integer matrix; it only differs for pixels
+// an intermediate op pushed out of range (TF's contrast and brightness do not
+// clamp either).
+type finisher struct {
+	mul, add [3]float32 // out = v·mul + add for v in 8.8 fixed point
+	jitter   bool
+	a        [9]int64 // row-major colour matrix ·2^14
+	b        [3]int64 // offsets, 8.8 ·2^14
 }
 
-// newColourMap folds saturation s, contrast c around mean (grey level in
-// [0,1]), brightness d and the scaling (mul, add) into one map.
-func newColourMap(s, c, d, mean float64, mul, add [3]float32) colourMap {
+// colourBits is the fixed-point precision of the colour matrix.
+const colourBits = 14
+
+// newFinisher returns the finisher for scaling sc and, when jitter is set,
+// saturation s, contrast c around mean (grey level in [0,1]) and brightness d.
+func newFinisher(sc Scaling, jitter bool, s, c, d, mean float64) finisher {
+	f := finisher{jitter: jitter}
+	mul, add := sc.affine()
+	for i := range 3 {
+		f.mul[i], f.add[i] = mul[i]/256, add[i]
+	}
+	if !jitter {
+		return f
+	}
 	w := [3]float64{greyR, greyG, greyB}
-	var m colourMap
 	for i := range 3 {
 		for j := range 3 {
 			// Saturation matrix S = s·I + (1−s)·1·wᵀ, then contrast scales it.
@@ -39,24 +53,43 @@ func newColourMap(s, c, d, mean float64, mul, add [3]float32) colourMap {
 			if i == j {
 				v += s
 			}
-			m.a[3*i+j] = float32(c * v * float64(mul[i]))
+			f.a[3*i+j] = int64(math.Round(c * v * (1 << colourBits)))
 		}
-		m.b[i] = float32(255*((1-c)*mean+d)*float64(mul[i])) + add[i]
-		m.lo[i], m.hi[i] = add[i], 255*mul[i]+add[i]
+		f.b[i] = int64(math.Round(255 * 256 * ((1-c)*mean + d) * (1 << colourBits)))
 	}
-	return m
+	return f
 }
 
-// apply maps one HWC row (or any run of whole pixels) of [0,255] RGB in place.
-func (m *colourMap) apply(buf []float32) {
-	a, b, lo, hi := m.a, m.b, m.lo, m.hi
-	for i := 0; i+2 < len(buf); i += 3 {
-		p := buf[i : i+3 : i+3]
-		r, g, bl := p[0], p[1], p[2]
-		p[0] = min(max(a[0]*r+a[1]*g+a[2]*bl+b[0], lo[0]), hi[0])
-		p[1] = min(max(a[3]*r+a[4]*g+a[5]*bl+b[1], lo[1]), hi[1])
-		p[2] = min(max(a[6]*r+a[7]*g+a[8]*bl+b[2], lo[2]), hi[2])
+// row converts one row (or any run of whole pixels).
+func (f *finisher) row(dst []float32, src []int32) {
+	dst = dst[:len(src)]
+	m0, m1, m2, a0, a1, a2 := f.mul[0], f.mul[1], f.mul[2], f.add[0], f.add[1], f.add[2]
+	if !f.jitter {
+		for i := 0; i+2 < len(src); i += 3 {
+			p, o := src[i:i+3:i+3], dst[i:i+3:i+3]
+			o[0] = float32(p[0])*m0 + a0
+			o[1] = float32(p[1])*m1 + a1
+			o[2] = float32(p[2])*m2 + a2
+		}
+		return
 	}
+	a, b := f.a, f.b
+	for i := 0; i+2 < len(src); i += 3 {
+		p, o := src[i:i+3:i+3], dst[i:i+3:i+3]
+		r, g, bl := int64(p[0]), int64(p[1]), int64(p[2])
+		o[0] = float32(clampFix64((a[0]*r+a[1]*g+a[2]*bl+b[0])>>colourBits))*m0 + a0
+		o[1] = float32(clampFix64((a[3]*r+a[4]*g+a[5]*bl+b[1])>>colourBits))*m1 + a1
+		o[2] = float32(clampFix64((a[6]*r+a[7]*g+a[8]*bl+b[2])>>colourBits))*m2 + a2
+	}
+}
+
+// clampFix64 clamps to [0, 255·256] (conditional moves, no branches).
+func clampFix64(v int64) int32 {
+	v &^= v >> 63
+	if v > 255<<8 {
+		v = 255 << 8
+	}
+	return int32(v)
 }
 
 // meanGrey returns the mean grey level of an HWC buffer of [0,1] RGB.

@@ -5,9 +5,11 @@
 // final resize) are composed into one affine map from output pixels to source
 // pixels, and the image is read with one bilinear pass straight from its
 // decoded form (*image.YCbCr from image/jpeg, Gray, RGBA, NRGBA; anything else
-// is converted to RGBA first). Colour jitter (saturation, contrast, brightness),
-// output scaling and cutout then run on the float buffer. Nothing allocates per
-// image once the per-goroutine scratch exists.
+// is converted to RGBA first) into 8.8 fixed-point RGB one row at a time;
+// colour jitter (saturation, contrast, brightness, folded into one integer
+// matrix) and the output scaling are applied to that row while it is in cache,
+// and cutout runs last on the float buffer. Nothing allocates per image once
+// the per-goroutine scratch exists.
 //
 // Randomness comes from an RNG the caller derives per image view (see SeedFor):
 // the same seed gives the same pixels whatever goroutine renders them.

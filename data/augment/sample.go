@@ -74,21 +74,21 @@ func lerp2(a, b, c, d, fx, fy int32) int32 {
 	return top<<weightBits + (bot-top)*fy
 }
 
-const invFix = 1.0 / (1 << (2 * weightBits))
-
 // sampler holds the per-goroutine scratch of the sampling pass.
 type sampler struct {
 	rgba    *image.RGBA // conversion target for image types without a fast path
-	preview []float32   // small render used to estimate the mean grey level
+	row     []int32     // one row of 8.8 fixed-point RGB
+	fin     finisher
+	preview []float32 // small render used to estimate the mean grey level
 }
 
 // sample renders the source through m (output continuous coordinates to
 // source continuous coordinates relative to the image's Rect.Min) into dst,
-// an HWC RGB buffer of width x height, writing v·mul+add for v in [0,255].
+// an HWC RGB buffer of width x height.
 //
-// When cm is not nil, each row is written as [0,255] RGB and then mapped
-// through cm while still in cache (mul and add are then ignored).
-func (s *sampler) sample(dst []float32, width, height int, img image.Image, m Affine, fill Fill, fillValue float64, mul, add [3]float32, cm *colourMap) error {
+// Each row is first sampled as 8.8 fixed-point RGB into a small scratch row
+// (in L1 cache), then fin turns it into output floats (colour jitter, scaling).
+func (s *sampler) sample(dst []float32, width, height int, img image.Image, m Affine, fill Fill, fillValue float64, fin *finisher) error {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w <= 0 || h <= 0 {
@@ -108,43 +108,39 @@ func (s *sampler) sample(dst []float32, width, height int, img image.Image, m Af
 	if w < 2 || h < 2 {
 		return fmt.Errorf("augment: image %dx%d is too small, need at least 2x2", w, h)
 	}
-	if cm != nil {
-		mul, add = Scale255.affine()
+	f := int32(math.Round(min(max(fillValue, 0), 1) * 255 * 256))
+	fill8 := [3]int32{f, f, f}
+	if cap(s.row) < 3*width {
+		s.row = make([]int32, 3*width)
 	}
-	var fillRGB [3]float32
-	for c := range 3 {
-		fillRGB[c] = float32(fillValue*255)*mul[c] + add[c]
-	}
+	row := s.row[:3*width]
 	// Index space: pixel i's centre sits at integer i.
 	const scale = 1 << fracBits
 	dx, dy := int64(math.Round(m[0]*scale)), int64(math.Round(m[3]*scale))
-	rows := func(do func(r rowWalk, out []float32)) {
+	rows := func(do func(r rowWalk)) {
 		for v := range height {
 			x, y := m.Apply(0.5, float64(v)+0.5)
-			out := dst[v*width*3 : (v+1)*width*3]
 			do(rowWalk{int64(math.Round((x - 0.5) * scale)), int64(math.Round((y - 0.5) * scale)), dx, dy,
-				int64(w-1) << fracBits, int64(h-1) << fracBits, fill}, out)
-			if cm != nil {
-				cm.apply(out)
-			}
+				int64(w-1) << fracBits, int64(h-1) << fracBits, fill})
+			fin.row(dst[v*width*3:(v+1)*width*3], row)
 		}
 	}
 	switch src := img.(type) {
 	case *image.YCbCr:
 		hs, vs, ok := chromaShifts(src.SubsampleRatio)
 		if ok && b.Min.X >= 0 && b.Min.Y >= 0 {
-			rows(func(r rowWalk, out []float32) { ycbcrRow(out, r, src, hs, vs, mul, add, fillRGB) })
+			rows(func(r rowWalk) { ycbcrRow(row, r, src, hs, vs, fill8) })
 			return nil
 		}
 	case *image.Gray:
-		rows(func(r rowWalk, out []float32) { grayRow(out, r, src.Pix, src.Stride, mul, add, fillRGB) })
+		rows(func(r rowWalk) { grayRow(row, r, src.Pix, src.Stride, fill8) })
 		return nil
 	case *image.RGBA:
-		rows(func(r rowWalk, out []float32) { rgbaRow(out, r, src.Pix, src.Stride, mul, add, fillRGB) })
+		rows(func(r rowWalk) { rgbaRow(row, r, src.Pix, src.Stride, fill8) })
 		return nil
 	case *image.NRGBA:
 		// Colour channels as stored: photos are opaque, and alpha is ignored.
-		rows(func(r rowWalk, out []float32) { rgbaRow(out, r, src.Pix, src.Stride, mul, add, fillRGB) })
+		rows(func(r rowWalk) { rgbaRow(row, r, src.Pix, src.Stride, fill8) })
 		return nil
 	}
 	// Any other type (CMYK, Paletted, 16-bit...): convert once to RGBA in
@@ -156,7 +152,7 @@ func (s *sampler) sample(dst []float32, width, height int, img image.Image, m Af
 	}
 	s.rgba.Pix, s.rgba.Stride, s.rgba.Rect = s.rgba.Pix[:4*w*h], 4*w, image.Rect(0, 0, w, h)
 	draw.Draw(s.rgba, s.rgba.Rect, img, b.Min, draw.Src)
-	return s.sample(dst, width, height, s.rgba, m, fill, fillValue, mul, add, cm)
+	return s.sample(dst, width, height, s.rgba, m, fill, fillValue, fin)
 }
 
 // chromaShifts returns log2 of the horizontal and vertical chroma subsampling.
@@ -179,17 +175,15 @@ func chromaShifts(r image.YCbCrSubsampleRatio) (hs, vs uint, ok bool) {
 }
 
 // ycbcrRow interpolates Y, Cb and Cr separately and converts once per output
-// pixel, in 8.8 fixed point with branch-free clamping. The JFIF conversion is
-// affine, so this equals converting each tap and then interpolating, except
+// pixel to 8.8 fixed-point RGB, clamped without branches. The JFIF conversion
+// is affine, so this equals converting each tap and then interpolating, except
 // where a tap's RGB would have been clipped. Chroma is read at the chroma
 // sample covering each luma tap, as YCbCr.At does.
-func ycbcrRow(dst []float32, r rowWalk, src *image.YCbCr, hs, vs uint, mul, add, fill [3]float32) {
+func ycbcrRow(dst []int32, r rowWalk, src *image.YCbCr, hs, vs uint, fill [3]int32) {
 	Y, Cb, Cr := src.Y, src.Cb, src.Cr
 	ys, cs := src.YStride, src.CStride
 	mx, my := int32(src.Rect.Min.X), int32(src.Rect.Min.Y)
 	cmx, cmy := mx>>hs, my>>vs
-	// Scale from 8 fractional bits to the output range.
-	m0, m1, m2 := mul[0]/256, mul[1]/256, mul[2]/256
 	ok := true
 	for i := 0; i+2 < len(dst); i += 3 {
 		o := dst[i : i+3 : i+3]
@@ -220,12 +214,9 @@ func ycbcrRow(dst []float32, r rowWalk, src *image.YCbCr, hs, vs uint, mul, add,
 		cb = cb>>(2*weightBits-8) - 128<<8
 		cr = cr>>(2*weightBits-8) - 128<<8
 		// JFIF coefficients ·2^14: 1.402, 0.344136, 0.714136, 1.772.
-		rv := clampFix(yv + (22970*cr)>>14)
-		gv := clampFix(yv - (5638*cb+11700*cr)>>14)
-		bv := clampFix(yv + (29032*cb)>>14)
-		o[0] = float32(rv)*m0 + add[0]
-		o[1] = float32(gv)*m1 + add[1]
-		o[2] = float32(bv)*m2 + add[2]
+		o[0] = clampFix(yv + (22970*cr)>>14)
+		o[1] = clampFix(yv - (5638*cb+11700*cr)>>14)
+		o[2] = clampFix(yv + (29032*cb)>>14)
 	}
 }
 
@@ -239,7 +230,7 @@ func clampFix(v int32) int32 {
 	return v
 }
 
-func grayRow(dst []float32, r rowWalk, pix []uint8, stride int, mul, add, fill [3]float32) {
+func grayRow(dst []int32, r rowWalk, pix []uint8, stride int, fill [3]int32) {
 	ok := true
 	for i := 0; i+2 < len(dst); i += 3 {
 		o := dst[i : i+3 : i+3]
@@ -257,15 +248,13 @@ func grayRow(dst []float32, r rowWalk, pix []uint8, stride int, mul, add, fill [
 		r.y += r.dy
 		r0 := int(y0) * stride
 		r1, k := r0+stride, int(x0)
-		v := float32(lerp2(int32(pix[r0+k]), int32(pix[r0+k+1]), int32(pix[r1+k]), int32(pix[r1+k+1]), fx, fy)) * invFix
-		o[0] = v*mul[0] + add[0]
-		o[1] = v*mul[1] + add[1]
-		o[2] = v*mul[2] + add[2]
+		v := lerp2(int32(pix[r0+k]), int32(pix[r0+k+1]), int32(pix[r1+k]), int32(pix[r1+k+1]), fx, fy) >> (2*weightBits - 8)
+		o[0], o[1], o[2] = v, v, v
 	}
 }
 
 // rgbaRow reads the first three bytes of 4-byte pixels (RGBA and NRGBA).
-func rgbaRow(dst []float32, r rowWalk, pix []uint8, stride int, mul, add, fill [3]float32) {
+func rgbaRow(dst []int32, r rowWalk, pix []uint8, stride int, fill [3]int32) {
 	ok := true
 	for i := 0; i+2 < len(dst); i += 3 {
 		o := dst[i : i+3 : i+3]
@@ -285,8 +274,7 @@ func rgbaRow(dst []float32, r rowWalk, pix []uint8, stride int, mul, add, fill [
 		p00, p01 := pix[a:a+3:a+3], pix[a+4:a+7:a+7]
 		p10, p11 := pix[a+stride:a+stride+3:a+stride+3], pix[a+stride+4:a+stride+7:a+stride+7]
 		for c := range 3 {
-			v := float32(lerp2(int32(p00[c]), int32(p01[c]), int32(p10[c]), int32(p11[c]), fx, fy)) * invFix
-			o[c] = v*mul[c] + add[c]
+			o[c] = lerp2(int32(p00[c]), int32(p01[c]), int32(p10[c]), int32(p11[c]), fx, fy) >> (2*weightBits - 8)
 		}
 	}
 }
