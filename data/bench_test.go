@@ -187,3 +187,40 @@ func lastLine(out []byte) []byte {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return []byte(lines[len(lines)-1])
 }
+
+// TestTorchvisionPeerRuns keeps the benchmark's Python peer from rotting: it
+// must run and print its JSON line on a couple of small images.
+func TestTorchvisionPeerRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Python and imports torch (seconds)")
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import torch, torchvision").Run(); err != nil {
+		t.Skipf("torchvision not installed for /usr/bin/python3: %v", err)
+	}
+	dir := t.TempDir()
+	img := image.NewRGBA(image.Rect(0, 0, 80, 60))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 13)
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.jpg"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"augment", "decode"} {
+		out, err := exec.Command("/usr/bin/python3", "testdata/torchvision_peer.py", "--images", dir, "--n", "4",
+			"--batch", "2", "--size", "32", "--mode", mode).Output()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", mode, err, stderrOf(err))
+		}
+		var res struct {
+			Images  int     `json:"images"`
+			ImgPerS float64 `json:"img_per_s"`
+		}
+		if err := json.Unmarshal(lastLine(out), &res); err != nil || res.Images != 4 || !(res.ImgPerS > 0) {
+			t.Errorf("%s: output %q (%v)", mode, out, err)
+		}
+	}
+}
