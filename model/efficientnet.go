@@ -28,7 +28,9 @@ const (
 	ParamDepth = "efficientnet_depth"
 	// ParamDropConnect is the maximum stochastic-depth (drop-connect) rate, reached by the last block.
 	ParamDropConnect = "efficientnet_drop_connect"
-	// ParamDropout is the dropout on the pooled features in training; < 0 means the model's published rate.
+	// ParamDropout is the dropout on the pooled features in training. The default 0 is the
+	// article's encoder (Keras' include_top=False has no top dropout; the classifier head has its
+	// own); a negative value selects the model's published top-dropout rate (0.3 for B3).
 	ParamDropout = "efficientnet_dropout"
 	// ParamPadding is "same" (TensorFlow/Keras SAME, the default) or "symmetric" (torchvision's).
 	ParamPadding = "efficientnet_padding"
@@ -44,7 +46,7 @@ func DefaultParams() map[string]any {
 		ParamWidth:             0.0,
 		ParamDepth:             0.0,
 		ParamDropConnect:       DefaultDropConnect,
-		ParamDropout:           -1.0,
+		ParamDropout:           0.0,
 		ParamPadding:           "same",
 		ParamDType:             "float32",
 		ParamProjectionMLP:     false,
@@ -68,8 +70,8 @@ type Config struct {
 	Width, Depth float64
 	// Resolution is the published input size; the encoder itself accepts any size.
 	Resolution int
-	// Dropout is applied to the pooled features, in training only (the published top dropout).
-	// Set 0 for Keras' include_top=False encoder.
+	// Dropout is applied to the pooled features, in training only. ConfigFor sets the published
+	// top-dropout rate (that of the classification model); ConfigFromContext sets ParamDropout's.
 	Dropout float64
 	// DropConnect is the stochastic-depth rate of the last block; block i of n gets DropConnect*i/n.
 	DropConnect float64
@@ -132,7 +134,8 @@ func CustomConfig(width, depth float64) (Config, error) {
 }
 
 // ConfigFromContext returns ConfigFor(name) with the context's hyperparameters (see the Param*
-// constants) applied on top.
+// constants) applied on top; unset ones take DefaultParams' values (so Dropout is 0 unless
+// ParamDropout says otherwise).
 func ConfigFromContext(ctx *context.Context, name string) (Config, error) {
 	cfg, err := ConfigFor(name)
 	if err != nil {
@@ -145,7 +148,7 @@ func ConfigFromContext(ctx *context.Context, name string) (Config, error) {
 		cfg.Depth, cfg.Name = d, "custom"
 	}
 	cfg.DropConnect = context.GetParamOr(ctx, ParamDropConnect, cfg.DropConnect)
-	if d := context.GetParamOr(ctx, ParamDropout, -1.0); d >= 0 {
+	if d := context.GetParamOr(ctx, ParamDropout, 0.0); d >= 0 {
 		cfg.Dropout = d
 	}
 	if cfg.Padding, err = ParsePadding(context.GetParamOr(ctx, ParamPadding, "same")); err != nil {

@@ -50,8 +50,17 @@ func TestConfigFromContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := ConfigFor("b3"); cfg != want {
-		t.Errorf("defaults: got %+v, want ConfigFor's %+v", cfg, want)
+	want, _ := ConfigFor("b3")
+	want.Dropout = 0 // the article's encoder has no top dropout.
+	if cfg != want {
+		t.Errorf("defaults: got %+v, want %+v", cfg, want)
+	}
+	if cfg, err := ConfigFromContext(context.New(), "b3"); err != nil || cfg != want {
+		t.Errorf("no parameters set: got %+v (%v), want %+v", cfg, err, want)
+	}
+	ctx.SetParam(ParamDropout, -1.0)
+	if cfg, err := ConfigFromContext(ctx, "b3"); err != nil || cfg.Dropout != 0.3 {
+		t.Errorf("%s=-1: dropout %g (%v), want the published 0.3", ParamDropout, cfg.Dropout, err)
 	}
 	ctx.SetParams(map[string]any{ParamWidth: 0.25, ParamDepth: 0.34, ParamDropConnect: 0.1, ParamDropout: 0.0,
 		ParamPadding: "symmetric", ParamDType: "bfloat16"})

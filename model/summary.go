@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's idiom for graph code.
@@ -116,18 +115,34 @@ func (arch *Architecture) Write(w io.Writer) error {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s\n", arch.Config)
 	fmt.Fprintf(&sb, "Input: %s\n\n", shapeString([]int{1, arch.Resolution, arch.Resolution, 3}))
-	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "Part\tBlocks\tOutput shape\tParams\tBN stats\t\n")
+	rows := [][]string{{"Part", "Blocks", "Output shape", "Params", "BN stats"}}
 	for _, p := range arch.Parts {
 		blocks := "-"
 		if p.Blocks > 0 {
 			blocks = fmt.Sprint(p.Blocks)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", p.Name, blocks, shapeString(p.OutputShape),
-			thousands(p.Trainable), thousands(p.BNStats))
+		rows = append(rows, []string{p.Name, blocks, shapeString(p.OutputShape), thousands(p.Trainable), thousands(p.BNStats)})
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len(cell))
+		}
+	}
+	for r, row := range rows {
+		// Names left-aligned, numbers and shapes right-aligned, as Keras does.
+		fmt.Fprintf(&sb, "%-*s", widths[0], row[0])
+		for i, cell := range row[1:] {
+			fmt.Fprintf(&sb, "  %*s", widths[i+1], cell)
+		}
+		sb.WriteByte('\n')
+		if r == 0 {
+			total := len(widths) * 2
+			for _, w := range widths {
+				total += w
+			}
+			sb.WriteString(strings.Repeat("-", total-2) + "\n")
+		}
 	}
 	fmt.Fprintf(&sb, "\nTrainable params:                    %s\n", thousands(arch.Trainable))
 	fmt.Fprintf(&sb, "Non-trainable (batch-norm mean/var): %s\n", thousands(arch.BNStats))
