@@ -17,10 +17,11 @@ func init() {
 		}
 		VJPRegistration[t] = vjp
 	}
-	// Missing in SimpleGo (Pad) or too slow (broadcast Mul + ReduceSum): see the functions' comments.
+	// Missing in SimpleGo (Pad, SelectAndScatter) or too slow (broadcast Mul + ReduceSum): see the functions' comments.
 	register(NodeTypeSlice, singleOutput(sliceVJP))
 	register(NodeTypeDotGeneral, singleOutput(dotGeneralVJP))
 	register(NodeTypeDot, singleOutput(dotVJP))
+	register(NodeTypeReduceWindow, singleOutput(reduceWindowVJP))
 	// Missing in GoMLX v0.26.0 altogether: without them any gradient through these ops panics.
 	register(NodeTypeRsqrt, singleOutput(rsqrtVJP))
 	register(NodeTypeExpm1, singleOutput(expm1VJP))

@@ -293,3 +293,42 @@ func TestDotGeneralVJPRandomConfigs(t *testing.T) {
 		}
 	}
 }
+
+func TestReduceWindowVJP(t *testing.T) {
+	x := gradcheck.RandomTensor(31, 2, 7, 6, 3)
+	cases := []struct {
+		name string
+		fn   func(x *Node) *Node
+	}{
+		{"MaxPool 2x2 s2", func(x *Node) *Node { return MaxPool(x).Window(2).Strides(2).Done() }},
+		{"MaxPool 3x3 s2 same", func(x *Node) *Node { return MaxPool(x).Window(3).Strides(2).PadSame().Done() }},
+		{"MinPool 3x2 s1", func(x *Node) *Node { return MinPool(x).WindowPerAxis(3, 2).Strides(1).Done() }},
+		{"SumPool 3x3 s2", func(x *Node) *Node { return SumPool(x).Window(3).Strides(2).Done() }},
+		{"MeanPool 3x3 s1 same", func(x *Node) *Node { return MeanPool(x).Window(3).Strides(1).PadSame().Done() }},
+		{"ReduceWindow max dilated", func(x *Node) *Node {
+			return BackendReduceWindow(x, backends.ReduceOpMax, []int{1, 2, 2, 1}, []int{1, 1, 2, 1}, nil, []int{1, 2, 1, 1}, [][2]int{{0, 0}, {1, 0}, {0, 1}, {0, 0}})
+		}},
+		{"ReduceWindow sum default strides", func(x *Node) *Node {
+			return BackendReduceWindow(x, backends.ReduceOpSum, []int{1, 3, 2, 1}, nil, nil, nil, nil)
+		}},
+	}
+	for _, c := range cases {
+		checkGrad(t, c.name, func(in []*Node) *Node { return c.fn(in[0]) }, x)
+	}
+}
+
+// TestMaxPoolVJPTies: with equal values in a window only the first gets the cotangent, as XLA's
+// SelectAndScatter does (and as a max has a single subgradient to give).
+func TestMaxPoolVJPTies(t *testing.T) {
+	x := tensors.FromValue([][][][]float64{{{{1}, {1}}, {{1}, {0}}}}) // [1, 2, 2, 1], three tied maxima
+	got, err := ExecOnce(tpu.ForTests(), func(x *Node) *Node {
+		return Gradient(ReduceAllSum(MaxPool(x).Window(2).Done()), x)[0]
+	}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{1, 0, 0, 0}
+	if g := tensors.MustCopyFlatData[float64](got); !slices.Equal(g, want) {
+		t.Errorf("gradient %v, want %v", g, want)
+	}
+}
