@@ -17,7 +17,8 @@ import (
 // Run: go test ./model/ops/ -run '^$' -bench 'VJP' -benchtime 5x
 
 // withStockVJP builds (inside build) graphs with GoMLX's own VJP for node type t, then restores
-// this package's. Benchmarks run one at a time, so the swap of the global registry is safe.
+// this package's. It swaps the global registry: safe because no test or benchmark of this
+// package calls t.Parallel (keep it so).
 func withStockVJP(t NodeType, build func()) {
 	ours := VJPRegistration[t]
 	VJPRegistration[t] = stockVJP[t]
