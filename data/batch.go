@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"github.com/pkg/errors"
+
+	"github.com/supcon-go/supcon/data/augment"
 )
 
 // Batch is one global batch of rendered views.
@@ -82,24 +84,12 @@ func (b *Batch) Shards(n int) ([]Batch, error) {
 	return out, nil
 }
 
-// BFloat16 returns the bfloat16 bits of f, rounded to nearest, ties to even
-// (what XLA and torch do when casting float32 to bfloat16). NaNs stay NaN
-// (quiet), infinities stay infinite.
-func BFloat16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 { // NaN: keep sign and top payload, force quiet
-		return uint16(b>>16) | 0x40
-	}
-	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
-}
+// BFloat16 returns the bfloat16 bits of f, rounded to nearest, ties to even;
+// see augment.BFloat16 (the pipeline converts inside the augmentation pass).
+func BFloat16(f float32) uint16 { return augment.BFloat16(f) }
 
-// ToBFloat16 converts src into dst (same length) with BFloat16.
-func ToBFloat16(dst []uint16, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] = BFloat16(v)
-	}
-}
+// ToBFloat16 converts src into dst (at least as long) with BFloat16.
+func ToBFloat16(dst []uint16, src []float32) { augment.ToBFloat16(dst, src) }
 
 // FromBFloat16 widens bfloat16 bits to float32 (exact).
 func FromBFloat16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }

@@ -141,12 +141,10 @@ func NewPipeline(ctx context.Context, ds Dataset, opts PipelineOptions) (*Pipeli
 	p := &Pipeline{ds: ds, opts: opts, aug: aug, view: aug.Len(), ctx: ctx, cancel: cancel,
 		out: make(chan batchOrErr, opts.Prefetch)}
 	p.items.New = func() any {
-		it := &item{}
 		if opts.BFloat16 {
-			it.u16 = make([]uint16, opts.Views*p.view)
+			return &item{u16: make([]uint16, opts.Views*p.view)}
 		}
-		it.f32 = make([]float32, opts.Views*p.view)
-		return it
+		return &item{f32: make([]float32, opts.Views*p.view)}
 	}
 
 	// At most window images are in flight (dispatched but not yet placed in
@@ -275,12 +273,15 @@ func (p *Pipeline) render(it *item) (err error) {
 	}
 	for v := range p.opts.Views {
 		rng := augment.NewRNG(augment.SeedFor(p.opts.Seed, uint64(it.epoch), uint64(it.pos), uint64(v)))
-		if err = p.aug.Apply(it.f32[v*p.view:(v+1)*p.view], img, &rng); err != nil {
+		lo, hi := v*p.view, (v+1)*p.view
+		if p.opts.BFloat16 {
+			err = p.aug.ApplyBF16(it.u16[lo:hi], img, &rng)
+		} else {
+			err = p.aug.Apply(it.f32[lo:hi], img, &rng)
+		}
+		if err != nil {
 			return err
 		}
-	}
-	if p.opts.BFloat16 {
-		ToBFloat16(it.u16, it.f32)
 	}
 	return nil
 }

@@ -104,7 +104,7 @@ func meanGrey(buf []float32) float64 {
 // cutout fills the holes (output pixel rectangles) of an HWC buffer with the
 // given (already scaled) colour. Holes are clipped to the buffer, so
 // hand-built Params cannot write outside it.
-func cutout(buf []float32, width, height int, holes []Hole, value [3]float32) {
+func cutout[T float32 | uint16](buf []T, width, height int, holes []Hole, value [3]T) {
 	for _, h := range holes {
 		x0, x1 := max(h.X0, 0), min(h.X1, width)
 		for y := max(h.Y0, 0); y < min(h.Y1, height) && x0 < x1; y++ {
@@ -113,5 +113,24 @@ func cutout(buf []float32, width, height int, holes []Hole, value [3]float32) {
 				row[i], row[i+1], row[i+2] = value[0], value[1], value[2]
 			}
 		}
+	}
+}
+
+// BFloat16 returns the bfloat16 bits of f, rounded to nearest, ties to even
+// (what XLA and torch do when casting float32 to bfloat16). NaNs stay NaN
+// (quiet), infinities stay infinite.
+func BFloat16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 { // NaN: keep sign and top payload, force quiet
+		return uint16(b>>16) | 0x40
+	}
+	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
+}
+
+// ToBFloat16 converts src into dst (at least as long) with BFloat16.
+func ToBFloat16(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = BFloat16(v)
 	}
 }

@@ -78,6 +78,7 @@ func lerp2(a, b, c, d, fx, fy int32) int32 {
 type sampler struct {
 	rgba    *image.RGBA // conversion target for image types without a fast path
 	row     []int32     // one row of 8.8 fixed-point RGB
+	frow    []float32   // one finished row, before bfloat16 conversion
 	fin     finisher
 	preview []float32 // small render used to estimate the mean grey level
 }
@@ -88,14 +89,16 @@ type sampler struct {
 //
 // Each row is first sampled as 8.8 fixed-point RGB into a small scratch row
 // (in L1 cache), then fin turns it into output floats (colour jitter, scaling).
-func (s *sampler) sample(dst []float32, width, height int, img image.Image, m Affine, fill Fill, fillValue float64, fin *finisher) error {
+// When dst is nil the output goes to dst16 as bfloat16 bits instead, each
+// row converted while in cache.
+func (s *sampler) sample(dst []float32, dst16 []uint16, width, height int, img image.Image, m Affine, fill Fill, fillValue float64, fin *finisher) error {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w <= 0 || h <= 0 {
 		return fmt.Errorf("augment: empty image %v", b)
 	}
-	if len(dst) != width*height*3 {
-		return fmt.Errorf("augment: output buffer has %d floats, want %dx%dx3", len(dst), width, height)
+	if n := max(len(dst), len(dst16)); n != width*height*3 || (dst != nil) == (dst16 != nil) {
+		return fmt.Errorf("augment: output buffer has %d values, want one buffer of %dx%dx3", n, width, height)
 	}
 	for _, cx := range []float64{0, float64(width)} {
 		for _, cy := range []float64{0, float64(height)} {
@@ -114,6 +117,9 @@ func (s *sampler) sample(dst []float32, width, height int, img image.Image, m Af
 		s.row = make([]int32, 3*width)
 	}
 	row := s.row[:3*width]
+	if dst16 != nil && cap(s.frow) < 3*width {
+		s.frow = make([]float32, 3*width)
+	}
 	// Index space: pixel i's centre sits at integer i.
 	const scale = 1 << fracBits
 	dx, dy := int64(math.Round(m[0]*scale)), int64(math.Round(m[3]*scale))
@@ -122,7 +128,13 @@ func (s *sampler) sample(dst []float32, width, height int, img image.Image, m Af
 			x, y := m.Apply(0.5, float64(v)+0.5)
 			do(rowWalk{int64(math.Round((x - 0.5) * scale)), int64(math.Round((y - 0.5) * scale)), dx, dy,
 				int64(w-1) << fracBits, int64(h-1) << fracBits, fill})
-			fin.row(dst[v*width*3:(v+1)*width*3], row)
+			if dst != nil {
+				fin.row(dst[v*width*3:(v+1)*width*3], row)
+			} else {
+				frow := s.frow[:3*width]
+				fin.row(frow, row)
+				ToBFloat16(dst16[v*width*3:(v+1)*width*3], frow)
+			}
 		}
 	}
 	switch src := img.(type) {
@@ -152,7 +164,7 @@ func (s *sampler) sample(dst []float32, width, height int, img image.Image, m Af
 	}
 	s.rgba.Pix, s.rgba.Stride, s.rgba.Rect = s.rgba.Pix[:4*w*h], 4*w, image.Rect(0, 0, w, h)
 	draw.Draw(s.rgba, s.rgba.Rect, img, b.Min, draw.Src)
-	return s.sample(dst, width, height, s.rgba, m, fill, fillValue, fin)
+	return s.sample(dst, dst16, width, height, s.rgba, m, fill, fillValue, fin)
 }
 
 // chromaShifts returns log2 of the horizontal and vertical chroma subsampling.
