@@ -1,0 +1,42 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/supcon-go/supcon/data"
+	"github.com/supcon-go/supcon/data/augment"
+)
+
+// openDataset opens -data, or the built-in synthetic leaves when it is empty.
+func openDataset(f *dataFlags) (data.Dataset, error) {
+	if *f.dir == "" {
+		return data.Synthetic(data.SyntheticOptions{Seed: *f.seed, Total: 500})
+	}
+	return data.OpenWith(*f.dir, data.Options{SkipBad: *f.skipBad})
+}
+
+// inspectData prints what training will see and writes a grid of augmented samples (two views each).
+func inspectData(f *dataFlags, resolution int) error {
+	ds, err := openDataset(f)
+	if err != nil {
+		return err
+	}
+	sampler, err := data.NewSampler(*f.sampler, ds, *f.batchSize, *f.seed)
+	if err != nil {
+		return err
+	}
+	if err := data.Inspect(os.Stdout, ds, sampler, *f.batchSize, 4); err != nil {
+		return err
+	}
+	const samples, views = 8, 2
+	imgs, err := data.AugmentedSamples(ds, sampler, augment.Default(resolution), samples, views, *f.seed)
+	if err != nil {
+		return err
+	}
+	if err := data.SaveGrid(*f.inspectOut, imgs, 2*views); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s: %d images x %d augmented views\n", *f.inspectOut, samples, views)
+	return nil
+}
