@@ -487,6 +487,7 @@ func TestBadInputErrors(t *testing.T) {
 		func(c *Config) { c.Crop = Op{0.5, 0.8, 0.2} },
 		func(c *Config) { c.CutoutMax = 99 },
 		func(c *Config) { c.Scaling = 9 },
+		func(c *Config) { c.CutoutValue = 2 },
 	}
 	for i, f := range bad {
 		c := Default(64)

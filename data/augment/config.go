@@ -166,7 +166,7 @@ type Config struct {
 	CutoutValue          float64 // in [0,1] pixel units, before scaling (0: black)
 
 	Fill      Fill
-	FillValue float64 // FillConstant only, [0,1] pixel units
+	FillValue float64 // FillConstant only, [0,1] pixel units; colour jitter applies to it like any pixel
 
 	Scaling Scaling
 }
@@ -244,6 +244,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CentreFraction < 0 || c.CentreFraction > 1 {
 		return fmt.Errorf("augment: centre fraction %g is not in (0,1]", c.CentreFraction)
+	}
+	if !(c.FillValue >= 0 && c.FillValue <= 1) || !(c.CutoutValue >= 0 && c.CutoutValue <= 1) {
+		return fmt.Errorf("augment: fill value %g and cutout value %g must be in [0,1]", c.FillValue, c.CutoutValue)
 	}
 	if c.Fill != FillEdge && c.Fill != FillConstant {
 		return fmt.Errorf("augment: unknown fill mode %d", c.Fill)
