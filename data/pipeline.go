@@ -362,6 +362,7 @@ func (p *Pipeline) assemble(done <-chan *item, tokens <-chan struct{}, window in
 			}
 			if last && p.opts.Epochs > 0 && epoch == p.opts.FirstEpoch+p.opts.Epochs-1 {
 				p.finished.Store(true)
+				p.cancel() // release the context even if Close is never called
 				return
 			}
 		}
