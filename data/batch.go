@@ -14,7 +14,8 @@ import (
 // [Size, Views, Height, Width, 3] (HWC, RGB): the views of one image are
 // adjacent, so splitting rows into shards keeps them together; a SupCon
 // encoder reshapes it to [Size·Views, Height, Width, 3] and repeats each
-// label Views times. Labels is [Size] int32.
+// label Views times. With Views 1 the memory is exactly [Size, Height, Width,
+// 3]. Labels is [Size] int32.
 //
 // Evaluation batches (DropRemainder false) keep the last partial batch of an
 // epoch padded to Size: rows [Valid, Size) hold zero images and label -1
