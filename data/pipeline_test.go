@@ -411,3 +411,41 @@ func TestCloseAndCancelStopEveryGoroutine(t *testing.T) {
 		t.Errorf("%d goroutines after Close, %d before", n, before)
 	}
 }
+
+// ExampleNewPipeline shows the training wiring: class-balanced order, two
+// augmented views per image, batches split across 4 devices.
+func ExampleNewPipeline() {
+	ds, err := Synthetic(SyntheticOptions{Seed: 1, Total: 64})
+	if err != nil {
+		panic(err)
+	}
+	order, err := NewSampler(SampleBalanced, ds, 16, 1)
+	if err != nil {
+		panic(err)
+	}
+	p, err := NewPipeline(context.Background(), ds, PipelineOptions{
+		BatchSize: 16, Views: 2, Augment: augment.Default(64), Order: order,
+		Seed: 1, Epochs: 1, DropRemainder: true, NumShards: 4,
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close()
+	for {
+		b, err := p.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			panic(err)
+		}
+		shards, _ := b.Shards(4)
+		fmt.Println(b.Epoch, b.Step, b.Shape(), len(shards[0].Labels), b.Last)
+		p.Recycle(b)
+	}
+	// Output:
+	// 0 0 [16 2 64 64 3] 4 false
+	// 0 1 [16 2 64 64 3] 4 false
+	// 0 2 [16 2 64 64 3] 4 false
+	// 0 3 [16 2 64 64 3] 4 true
+}
