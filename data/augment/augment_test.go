@@ -514,3 +514,33 @@ func TestBadInputErrors(t *testing.T) {
 		t.Error("singular zoom accepted")
 	}
 }
+
+// TestDefaultOutputStaysInScaledRange renders many random views with every op
+// at its extremes' reach: each value must be finite and inside the scaled
+// image of [0,1], per channel.
+func TestDefaultOutputStaysInScaledRange(t *testing.T) {
+	imgs := testImages()
+	cfg := Default(24)
+	cfg.Saturation, cfg.Contrast, cfg.Brightness = Op{1, 0, 3}, Op{1, 0, 3}, Op{1, -0.5, 0.5}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]float32, a.Len())
+	for seed := range 200 {
+		for name, img := range imgs {
+			rng := NewRNG(SeedFor(3, uint64(seed)))
+			if err := a.Apply(dst, img, &rng); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range dst {
+				c := i % 3
+				lo := -float64(ImageNetMean[c]) / float64(ImageNetStd[c])
+				hi := (1 - float64(ImageNetMean[c])) / float64(ImageNetStd[c])
+				if !(float64(v) >= lo-1e-5 && float64(v) <= hi+1e-5) {
+					t.Fatalf("%s seed %d: value %d = %g outside [%g, %g]", name, seed, i, v, lo, hi)
+				}
+			}
+		}
+	}
+}
