@@ -155,12 +155,9 @@ func NewPipeline(ctx context.Context, ds Dataset, opts PipelineOptions) (*Pipeli
 	tokens := make(chan struct{}, window)
 	p.wg.Add(2 + opts.Workers)
 	go p.produce(jobs, tokens)
-	var workers sync.WaitGroup
-	workers.Add(opts.Workers)
 	for range opts.Workers {
 		go func() {
 			defer p.wg.Done()
-			defer workers.Done()
 			p.work(jobs, done)
 		}()
 	}
@@ -291,6 +288,7 @@ func (p *Pipeline) render(it *item) (err error) {
 func (p *Pipeline) assemble(done <-chan *item, tokens <-chan struct{}, window int) {
 	ring := make([]*item, window)
 	next, step := 0, 0
+	emitted := 0 // batches completed in the current epoch
 	var cur, pending *Batch
 	// With SkipBad, whether a full batch is its epoch's last is only known
 	// once the epoch's remaining images are in (they may all be skipped): such
@@ -340,6 +338,7 @@ func (p *Pipeline) assemble(done <-chan *item, tokens <-chan struct{}, window in
 					return
 				}
 				pending, cur = cur, nil
+				emitted++
 			}
 			if last {
 				if cur != nil && !p.opts.DropRemainder {
@@ -348,8 +347,19 @@ func (p *Pipeline) assemble(done <-chan *item, tokens <-chan struct{}, window in
 						return
 					}
 					pending, cur = cur, nil
+					emitted++
 				}
-				cur, step = nil, 0
+				if emitted == 0 {
+					// Every image was skipped (or too few were left for one
+					// batch): endless epochs would spin without output.
+					select {
+					case p.out <- batchOrErr{err: errors.Errorf("data: epoch %d produced no batch: %d images skipped so far", epoch, len(p.Skipped()))}:
+					case <-p.ctx.Done():
+					}
+					p.cancel()
+					return
+				}
+				cur, step, emitted = nil, 0, 0
 				if pending != nil {
 					pending.Last = true
 				}

@@ -351,6 +351,18 @@ func TestPipelineErrorNamesImageOrSkips(t *testing.T) {
 	}
 }
 
+func TestPipelineAllSkippedIsAnError(t *testing.T) {
+	ds := &memDataset{n: 3, bad: map[int]bool{0: true, 1: true, 2: true}}
+	p, err := NewPipeline(context.Background(), ds, PipelineOptions{BatchSize: 2, Augment: augment.Eval(8), SkipBad: true, Logf: func(string, ...any) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Next(); err == nil || !strings.Contains(err.Error(), "no batch") {
+		t.Errorf("endless pipeline over only bad images: err %v", err)
+	}
+}
+
 func TestPipelineRejectsBadOrder(t *testing.T) {
 	p, err := NewPipeline(context.Background(), &memDataset{n: 4}, PipelineOptions{BatchSize: 2, Order: badOrder{}, Epochs: 1})
 	if err != nil {
