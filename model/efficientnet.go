@@ -36,6 +36,11 @@ const (
 	ParamPadding = "efficientnet_padding"
 	// ParamDType is the compute dtype, "float32" or "bfloat16" (variables stay float32).
 	ParamDType = "efficientnet_dtype"
+	// ParamBatchNormEpsilon is the epsilon of every batch norm (Config.BatchNormEpsilon).
+	ParamBatchNormEpsilon = "efficientnet_bn_epsilon"
+	// ParamBatchNormMomentum is the moving-average momentum of every batch norm, Keras' convention
+	// (Config.BatchNormMomentum).
+	ParamBatchNormMomentum = "efficientnet_bn_momentum"
 )
 
 // DefaultParams returns the defaults of every hyperparameter this package reads from the context
@@ -49,6 +54,8 @@ func DefaultParams() map[string]any {
 		ParamDropout:           0.0,
 		ParamPadding:           "same",
 		ParamDType:             "float32",
+		ParamBatchNormEpsilon:  DefaultBatchNormEpsilon,
+		ParamBatchNormMomentum: DefaultBatchNormMomentum,
 		ParamProjectionMLP:     false,
 		ParamProjectionDim:     128,
 		ParamProjectionHidden:  2048,
@@ -60,6 +67,14 @@ func DefaultParams() map[string]any {
 // DefaultDropConnect is the stochastic-depth rate of the last block in the published models
 // (Keras' drop_connect_rate, torchvision's stochastic_depth_prob).
 const DefaultDropConnect = 0.2
+
+// Batch-norm defaults of the published EfficientNets: Keras' BatchNormalization epsilon 1e-3 and
+// momentum 0.99 (torchvision's momentum 0.01 is the same average written the other way round;
+// its b0-b4 use epsilon 1e-5, see model/pretrained's Report).
+const (
+	DefaultBatchNormEpsilon  = 1e-3
+	DefaultBatchNormMomentum = 0.99
+)
 
 // Config describes one EfficientNet encoder.
 type Config struct {
@@ -78,6 +93,13 @@ type Config struct {
 	// Padding of the strided and k>1 convolutions: ops.SamePadding (TF SAME, asymmetric for
 	// stride 2, the Keras weights' convention) or ops.SymmetricPadding (torchvision's (k-1)/2).
 	Padding ops.Padding
+	// BatchNormEpsilon is added to the variance in every batch norm of the encoder. Pretrained
+	// weights only compute what they computed in training with their own epsilon (torchvision's
+	// b0-b4 use 1e-5): set it from the loader's report (pretrained.Report.Apply).
+	BatchNormEpsilon float64
+	// BatchNormMomentum is the weight of the old value in the batch norms' moving averages
+	// (Keras' convention: m = momentum*m + (1-momentum)*batch statistic), in [0, 1].
+	BatchNormMomentum float64
 	// DType is the compute dtype: Float32 (default), BFloat16 (variables stay Float32 and are cast
 	// at use) or Float64 (variables Float64 too, for gradient checks).
 	DType dtypes.DType
@@ -108,7 +130,7 @@ var ModelNames = []string{"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"}
 
 // ConfigFor returns the published configuration of EfficientNet-<name>, name "b0".."b7"
 // (an "efficientnet-" or "efficientnet_" prefix and upper case are accepted), with TF SAME
-// padding, float32 and drop-connect 0.2.
+// padding, float32, drop-connect 0.2 and Keras' batch norm (epsilon 1e-3, momentum 0.99).
 func ConfigFor(name string) (Config, error) {
 	key := strings.ToLower(strings.TrimSpace(name))
 	key = strings.TrimPrefix(strings.TrimPrefix(key, "efficientnet-"), "efficientnet_")
@@ -119,6 +141,7 @@ func ConfigFor(name string) (Config, error) {
 	return Config{
 		Name: key, Width: s.width, Depth: s.depth, Resolution: s.resolution, Dropout: s.dropout,
 		DropConnect: DefaultDropConnect, Padding: ops.SamePadding, DType: dtypes.Float32,
+		BatchNormEpsilon: DefaultBatchNormEpsilon, BatchNormMomentum: DefaultBatchNormMomentum,
 	}, nil
 }
 
@@ -154,6 +177,8 @@ func ConfigFromContext(ctx *context.Context, name string) (Config, error) {
 	if cfg.Padding, err = ParsePadding(context.GetParamOr(ctx, ParamPadding, "same")); err != nil {
 		return Config{}, err
 	}
+	cfg.BatchNormEpsilon = context.GetParamOr(ctx, ParamBatchNormEpsilon, cfg.BatchNormEpsilon)
+	cfg.BatchNormMomentum = context.GetParamOr(ctx, ParamBatchNormMomentum, cfg.BatchNormMomentum)
 	switch dt := strings.ToLower(context.GetParamOr(ctx, ParamDType, "float32")); dt {
 	case "float32", "f32":
 		cfg.DType = dtypes.Float32
@@ -187,6 +212,10 @@ func (cfg Config) Validate() error {
 		return errors.Errorf("EfficientNet config %q: drop-connect rate %g must be in [0, 1)", cfg.Name, cfg.DropConnect)
 	case !(cfg.Dropout >= 0 && cfg.Dropout < 1):
 		return errors.Errorf("EfficientNet config %q: dropout rate %g must be in [0, 1)", cfg.Name, cfg.Dropout)
+	case !(cfg.BatchNormEpsilon > 0) || math.IsInf(cfg.BatchNormEpsilon, 0):
+		return errors.Errorf("EfficientNet config %q: batch-norm epsilon %g must be > 0", cfg.Name, cfg.BatchNormEpsilon)
+	case !(cfg.BatchNormMomentum >= 0 && cfg.BatchNormMomentum <= 1):
+		return errors.Errorf("EfficientNet config %q: batch-norm momentum %g must be in [0, 1]", cfg.Name, cfg.BatchNormMomentum)
 	case cfg.Padding != ops.SamePadding && cfg.Padding != ops.SymmetricPadding:
 		return errors.Errorf("EfficientNet config %q: unknown padding %v", cfg.Name, cfg.Padding)
 	}
@@ -204,8 +233,9 @@ func (cfg Config) String() string {
 	if cfg.Padding == ops.SymmetricPadding {
 		pad = "symmetric"
 	}
-	return fmt.Sprintf("EfficientNet-%s (width %g, depth %g, resolution %d, dropout %g, drop-connect %g, %s padding, %s)",
-		strings.ToUpper(cfg.Name), cfg.Width, cfg.Depth, cfg.Resolution, cfg.Dropout, cfg.DropConnect, pad, cfg.DType)
+	return fmt.Sprintf("EfficientNet-%s (width %g, depth %g, resolution %d, dropout %g, drop-connect %g, %s padding, "+
+		"batch-norm epsilon %g momentum %g, %s)", strings.ToUpper(cfg.Name), cfg.Width, cfg.Depth, cfg.Resolution,
+		cfg.Dropout, cfg.DropConnect, pad, cfg.BatchNormEpsilon, cfg.BatchNormMomentum, cfg.DType)
 }
 
 // stageArgs is one row of the B0 table: an MBConv stage.

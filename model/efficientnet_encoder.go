@@ -11,13 +11,6 @@ import (
 	"github.com/supcon-go/supcon/model/ops"
 )
 
-// Batch-norm hyperparameters of the published EfficientNets (Keras' BatchNormalization momentum
-// 0.99 and epsilon 1e-3; torchvision's momentum 0.01 is the same average, written the other way).
-const (
-	bnMomentum = 0.99
-	bnEpsilon  = 1e-3
-)
-
 // EncoderScope is the context scope of the encoder's variables.
 const EncoderScope = "encoder"
 
@@ -138,7 +131,9 @@ func (l layerBuilder) convBN(ctx *context.Context, x *Node, kernel, stride, out 
 }
 
 func (l layerBuilder) batchNorm(ctx *context.Context, x *Node) *Node {
-	return ops.BatchNorm(ctx, x, ops.BatchNormOptions{Momentum: bnMomentum, Epsilon: bnEpsilon, Frozen: l.cfg.Frozen})
+	return ops.BatchNorm(ctx, x, ops.BatchNormOptions{
+		Momentum: l.cfg.BatchNormMomentum, Epsilon: l.cfg.BatchNormEpsilon, Frozen: l.cfg.Frozen,
+	})
 }
 
 // mbConv is the inverted-residual block: 1x1 expansion, depthwise convolution, squeeze-excitation,

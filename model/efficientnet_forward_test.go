@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -176,4 +177,99 @@ func TestBFloat16(t *testing.T) {
 	if d := maxAbsDiff(t, got, ref.Tiny.SymmetricInference); d > 0.05*scale || math.IsInf(d, 0) {
 		t.Errorf("bfloat16 features differ from float32 torchvision by %g (features up to %g)", d, scale)
 	}
+}
+
+// TestBatchNormEpsilonEveryLayer checks that every batch norm divides by
+// sqrt(variance + cfg.BatchNormEpsilon): in inference, epsilon e with running variances v must
+// compute exactly what epsilon e' with variances v + e - e' computes. A batch norm using any
+// other epsilon (a constant, say) would see different denominators in the two runs.
+func TestBatchNormEpsilonEveryLayer(t *testing.T) {
+	ref := loadReference(t)
+	cfg := tinyConfig(t)
+	// float64 so that rounding (~1e-8 from the final float32 conversion) stays far below the
+	// ~1e-5 change of one batch norm with the wrong epsilon.
+	cfg.DType = dtypes.Float64
+	images := referenceImages(ref.Tiny.Images)
+	ctx := referenceEncoder(t, cfg, ref.Tiny.Images)
+
+	const small, large = 1e-3, 0.05
+	narrow, wide := cfg, cfg
+	narrow.BatchNormEpsilon, wide.BatchNormEpsilon = small, large
+	gotNarrow, gotWide := runEncoder(t, ctx, narrow, false, images), runEncoder(t, ctx, wide, false, images)
+	// Control: the epsilon matters at all, by far more than the tolerance below.
+	if d := maxAbsDiff(t, gotNarrow, gotWide); d < 1e-3 {
+		t.Fatalf("epsilon %g and %g give nearly the same features (max difference %g)", small, large, d)
+	} else {
+		t.Logf("epsilon %g vs %g: max difference %.3g", small, large, d)
+	}
+	shifted := 0
+	for v := range ctx.IterVariables() {
+		if v.Name() != "variance" {
+			continue
+		}
+		vals := tensors.MustCopyFlatData[float64](v.MustValue())
+		for i := range vals {
+			vals[i] += large - small
+		}
+		v.MustSetValue(tensors.FromFlatDataAndDimensions(vals, v.Shape().Dimensions...))
+		shifted++
+	}
+	if shifted == 0 {
+		t.Fatal("no batch-norm variances found")
+	}
+	if d := maxAbsDiff(t, runEncoder(t, ctx, narrow, false, images), gotWide); d > 1e-7 {
+		t.Errorf("epsilon %g with variances shifted by %g differs from epsilon %g by %g: "+
+			"some batch norm does not use Config.BatchNormEpsilon", small, large-small, large, d)
+	} else {
+		t.Logf("%d batch norms; shifted variances vs wider epsilon: max difference %.3g", shifted, d)
+	}
+}
+
+// TestBatchNormMomentumEveryLayer checks that every batch norm's moving averages follow
+// m' = momentum*m + (1-momentum)*b with momentum = cfg.BatchNormMomentum: one training step with
+// momentum 0.9 and one (from the same start) with 0.5 must imply the same batch statistic b,
+// (m' - momentum*m)/(1-momentum), for every element of every running mean and variance.
+func TestBatchNormMomentumEveryLayer(t *testing.T) {
+	ref := loadReference(t)
+	cfg := tinyConfig(t)
+	cfg.DropConnect, cfg.Dropout = 0, 0 // deterministic batch statistics
+	images := referenceImages(ref.Tiny.Images)
+
+	implied := func(momentum float64) map[string][]float64 {
+		ctx := referenceEncoder(t, cfg, ref.Tiny.Images)
+		before := snapshot(t, ctx, "/"+EncoderScope)
+		c := cfg
+		c.BatchNormMomentum = momentum
+		runEncoder(t, ctx, c, true, images)
+		after := snapshot(t, ctx, "/"+EncoderScope)
+		out := map[string][]float64{}
+		for name, old := range before {
+			if !strings.HasSuffix(name, "/mean") && !strings.HasSuffix(name, "/variance") {
+				continue
+			}
+			b := make([]float64, len(old))
+			for i := range old {
+				b[i] = (float64(after[name][i]) - momentum*float64(old[i])) / (1 - momentum)
+			}
+			out[name] = b
+		}
+		return out
+	}
+	slow, fast := implied(0.9), implied(0.5)
+	if len(slow) == 0 || len(slow) != len(fast) {
+		t.Fatalf("%d and %d batch-norm statistics", len(slow), len(fast))
+	}
+	worst := 0.0
+	for name, b := range slow {
+		for i := range b {
+			// Relative: float32 rounding of m' is amplified by 1/(1-momentum) = 10.
+			d := math.Abs(b[i]-fast[name][i]) / (1 + math.Abs(b[i]))
+			worst = max(worst, d)
+			if d > 1e-4 {
+				t.Fatalf("%s[%d]: batch statistic %g implied with momentum 0.9, %g with 0.5: "+
+					"this batch norm does not use Config.BatchNormMomentum", name, i, b[i], fast[name][i])
+			}
+		}
+	}
+	t.Logf("%d statistics agree to %.3g (relative)", len(slow), worst)
 }

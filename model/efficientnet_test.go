@@ -19,7 +19,8 @@ func TestConfigFor(t *testing.T) {
 			t.Fatalf("ConfigFor(%q): %v", name, err)
 		}
 		if cfg.Width != 1.2 || cfg.Depth != 1.4 || cfg.Resolution != 300 || cfg.Dropout != 0.3 ||
-			cfg.DropConnect != 0.2 || cfg.Padding != ops.SamePadding || cfg.DType != dtypes.Float32 {
+			cfg.DropConnect != 0.2 || cfg.Padding != ops.SamePadding || cfg.DType != dtypes.Float32 ||
+			cfg.BatchNormEpsilon != 1e-3 || cfg.BatchNormMomentum != 0.99 {
 			t.Errorf("ConfigFor(%q) = %+v", name, cfg)
 		}
 	}
@@ -33,6 +34,8 @@ func TestConfigFor(t *testing.T) {
 		"dropout":      func(c *Config) { c.Dropout = -0.1 },
 		"padding":      func(c *Config) { c.Padding = ops.Padding(7) },
 		"dtype":        func(c *Config) { c.DType = dtypes.Int32 },
+		"epsilon":      func(c *Config) { c.BatchNormEpsilon = 0 },
+		"momentum":     func(c *Config) { c.BatchNormMomentum = 1.5 },
 	}
 	for field, mutate := range bad {
 		cfg, _ := ConfigFor("b0")
@@ -63,15 +66,24 @@ func TestConfigFromContext(t *testing.T) {
 		t.Errorf("%s=-1: dropout %g (%v), want the published 0.3", ParamDropout, cfg.Dropout, err)
 	}
 	ctx.SetParams(map[string]any{ParamWidth: 0.25, ParamDepth: 0.34, ParamDropConnect: 0.1, ParamDropout: 0.0,
-		ParamPadding: "symmetric", ParamDType: "bfloat16"})
+		ParamPadding: "symmetric", ParamDType: "bfloat16", ParamBatchNormEpsilon: 1e-5, ParamBatchNormMomentum: 0.9})
 	cfg, err = ConfigFromContext(ctx, "b3")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Width != 0.25 || cfg.Depth != 0.34 || cfg.DropConnect != 0.1 || cfg.Dropout != 0 ||
-		cfg.Padding != ops.SymmetricPadding || cfg.DType != dtypes.BFloat16 || cfg.Resolution != 300 {
+		cfg.Padding != ops.SymmetricPadding || cfg.DType != dtypes.BFloat16 || cfg.Resolution != 300 ||
+		cfg.BatchNormEpsilon != 1e-5 || cfg.BatchNormMomentum != 0.9 {
 		t.Errorf("overridden: got %+v", cfg)
 	}
+	if s := cfg.String(); !strings.Contains(s, "epsilon 1e-05 momentum 0.9") {
+		t.Errorf("String() does not show the batch-norm settings: %s", s)
+	}
+	ctx.SetParam(ParamBatchNormEpsilon, -1e-5)
+	if _, err := ConfigFromContext(ctx, "b3"); err == nil || !strings.Contains(err.Error(), "epsilon") {
+		t.Errorf("%s=-1e-5: error = %v", ParamBatchNormEpsilon, err)
+	}
+	ctx.SetParam(ParamBatchNormEpsilon, 1e-5)
 	ctx.SetParam(ParamPadding, "valid")
 	if _, err := ConfigFromContext(ctx, "b3"); err == nil || !strings.Contains(err.Error(), "valid") {
 		t.Errorf("padding \"valid\": error = %v", err)

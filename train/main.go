@@ -75,8 +75,8 @@ func run(backendFlags *tpu.Flags, dataFlags *dataFlags) error {
 		}
 		fmt.Printf("weights %s: %v naming (%v), variant %q, %d variables loaded, %d tensors ignored, padding %v, batch-norm eps %g\n",
 			rep.Source, rep.Naming, rep.Family, rep.Variant, len(rep.Loaded), len(rep.Ignored), rep.Padding, rep.BatchNormEpsilon)
+		rep.Apply(&cfg) // the padding and batch-norm epsilon the weights were trained with
 		if *flagSummary {
-			cfg.Padding = rep.Padding
 			return model.Summary(os.Stdout, cfg, *flagResolution)
 		}
 		return nil

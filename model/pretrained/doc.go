@@ -8,16 +8,17 @@
 // shape mismatch — fails the whole load with one *LoadError listing every problem.
 //
 // The weights only mean what they meant in training with the same padding and batch-norm
-// epsilon: the Report says the padding (torchvision and timm's efficientnet_*: symmetric; timm's
-// tf_efficientnet_*: SAME) for the caller's model.Config, and the loader itself folds the
-// epsilon difference into the running variances.
+// epsilon: the Report says both (torchvision and timm's efficientnet_*: symmetric padding;
+// timm's tf_efficientnet_*: SAME; epsilon 1e-5 for torchvision's b0-b4 and timm's
+// efficientnet_*, 1e-3 otherwise), and Report.Apply sets them in the caller's model.Config.
+// The tensors themselves are loaded unchanged.
 //
 // Typical use, before the training graph exists:
 //
 //	cfg, _ := model.ConfigFor("b3")
 //	_ = pretrained.CreateVariables(backend, ctx, cfg)
 //	rep, err := pretrained.LoadFile(ctx, "efficientnet_b3.safetensors")
-//	cfg.Padding = rep.Padding
+//	rep.Apply(&cfg) // padding and batch-norm epsilon
 //	// build the training graph with ctx.Reuse() and cfg
 //
 // Real weights: torchvision's .pth converted by convert_torchvision.py in this directory, or

@@ -69,23 +69,32 @@ type Report struct {
 	Variant string
 	// Padding is the padding the weights were trained with: ops.SamePadding for timm's tf_
 	// models, ops.SymmetricPadding for torchvision and timm's PyTorch-trained models. The
-	// model.Config must use the same (cfg.Padding = report.Padding), or every strided
+	// model.Config must use the same (cfg.Padding = report.Padding, see Apply), or every strided
 	// convolution is shifted by a pixel.
 	Padding ops.Padding
-	// BatchNormEpsilon is the epsilon the checkpoint's batch norms were trained with. When it
-	// differs from model.BatchNormEpsilon, VarianceShift (= BatchNormEpsilon -
-	// model.BatchNormEpsilon) was added to every loaded running variance: our batch norm then
-	// divides by sqrt(variance + shift + model eps) = sqrt(variance + file eps), as the original.
+	// BatchNormEpsilon is the epsilon the checkpoint's batch norms were trained with (1e-5 for
+	// torchvision's b0-b4 and timm's PyTorch-trained models, 1e-3 otherwise). The model.Config
+	// must use the same (cfg.BatchNormEpsilon = report.BatchNormEpsilon, see Apply): the running
+	// variances are loaded as they are, so with another epsilon every batch norm divides by
+	// sqrt(variance + wrong epsilon), in inference and, with batch statistics, in fine-tuning.
 	BatchNormEpsilon float64
-	VarianceShift    float64
 	// BatchNormMomentum is the checkpoint's running-average momentum in PyTorch's convention
-	// (weight of the new batch); GoMLX/Keras write the same thing as 1 - momentum. It only
-	// matters when fine-tuning updates the statistics.
+	// (weight of the new batch); model.Config.BatchNormMomentum is Keras', 1 - this. It is
+	// informative only: it does not change what the weights compute, and how fast fine-tuning
+	// updates the statistics is the trainer's choice, so Apply leaves it alone.
 	BatchNormMomentum float64
 	// Loaded lists the filled variables (full scope paths), sorted.
 	Loaded []string
 	// Ignored lists the file tensors skipped on purpose, each with its reason, sorted.
 	Ignored []string
+}
+
+// Apply sets the settings the weights were trained with, and without which they do not compute
+// what they computed then, in cfg: the padding and the batch-norm epsilon. Call it after a
+// successful load, before building the graph with cfg.
+func (r Report) Apply(cfg *model.Config) {
+	cfg.Padding = r.Padding
+	cfg.BatchNormEpsilon = r.BatchNormEpsilon
 }
 
 // LoadError lists everything that stopped a load; nothing is written to the context then.
@@ -159,9 +168,9 @@ func (o Options) LoadFile(ctx *context.Context, path string) (Report, error) {
 // or a *LoadError lists all the problems and ctx is left untouched. The ImageNet classifier
 // and the batch-norm step counters are skipped and listed in Report.Ignored.
 //
-// For the outputs to match the original network the caller must build the model with
-// cfg.Padding = Report.Padding; the batch-norm epsilon is taken care of here (see
-// Report.VarianceShift).
+// Values are loaded unchanged (only rearranged and converted to the variables' dtype). For the
+// outputs to match the original network the caller must build the model with the padding and
+// batch-norm epsilon of the report: Report.Apply(&cfg).
 func (o Options) LoadBytes(ctx *context.Context, data []byte, source string) (Report, error) {
 	st, err := safetensors.Deserialize(data)
 	if err != nil {
@@ -176,7 +185,6 @@ func (o Options) LoadBytes(ctx *context.Context, data []byte, source string) (Re
 	if err := o.decideFamily(&rep, st); err != nil {
 		return Report{}, err
 	}
-	rep.setVarianceShift()
 
 	base := context.JoinScope(ctx.Scope(), model.EncoderScope)
 	vars := encoderVariables(ctx, base)
@@ -236,11 +244,6 @@ func (o Options) LoadBytes(ctx *context.Context, data []byte, source string) (Re
 			lerr.Mismatched = append(lerr.Mismatched, fmt.Sprintf("%s: file %s %v -> %v, variable has %v",
 				v.ScopeAndName(), name, shape, dims, want))
 			continue
-		}
-		if strings.HasSuffix(tgt.path, "/bn/variance") && rep.VarianceShift != 0 {
-			for i := range flat {
-				flat[i] += rep.VarianceShift
-			}
 		}
 		t, err := asTensor(flat, dims, v.DType())
 		if err != nil {
@@ -321,11 +324,6 @@ func (o Options) decideFamily(rep *Report, st safetensors.SafeTensors) error {
 	}
 	rep.Family = fam
 	return nil
-}
-
-// setVarianceShift is separate from decideFamily so that every family goes through it.
-func (rep *Report) setVarianceShift() {
-	rep.VarianceShift = rep.BatchNormEpsilon - model.BatchNormEpsilon
 }
 
 // timmFamilyFromPath reads the family from timm's model name in the path: Hugging Face repositories

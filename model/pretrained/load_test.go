@@ -159,12 +159,13 @@ func TestParity(t *testing.T) {
 		{"timm_tf", timmFile, Options{Timm: FamilyTimmTF}, NamingTimm, FamilyTimmTF, ops.SamePadding, 1e-3, io.featuresTF},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// The padding must come from the report: start from the other one.
+			// Padding and epsilon must come from the report: start from other ones.
 			wrong := ops.SamePadding
 			if tc.padding == ops.SamePadding {
 				wrong = ops.SymmetricPadding
 			}
 			cfg := fixtureConfig(t, io, wrong)
+			cfg.BatchNormEpsilon = 0.5
 			ctx := newEncoderContext(t, cfg)
 			rep, err := tc.opts.LoadFile(ctx, tc.file)
 			if err != nil {
@@ -181,7 +182,10 @@ func TestParity(t *testing.T) {
 			if len(rep.Ignored) == 0 || !strings.Contains(strings.Join(rep.Ignored, "\n"), "classifier") {
 				t.Errorf("the classifier should be listed as ignored: %q", rep.Ignored)
 			}
-			cfg.Padding = rep.Padding
+			rep.Apply(&cfg)
+			if cfg.Padding != tc.padding || cfg.BatchNormEpsilon != tc.eps {
+				t.Fatalf("after Apply: padding %v epsilon %g, want %v %g", cfg.Padding, cfg.BatchNormEpsilon, tc.padding, tc.eps)
+			}
 			want := io
 			want.features = tc.features
 			checkParity(t, ctx, cfg, want)
@@ -212,38 +216,78 @@ func countVars(ctx *context.Context) int {
 }
 
 // TestParityNeedsTheReportedSettings shows the parity tolerance is tight enough to catch the
-// settings the loader reports: the wrong padding, or an unshifted variance, are visible.
+// settings the loader reports: the wrong padding, or our default batch-norm epsilon (1e-3, what
+// a caller who forgets Report.Apply gets) instead of torchvision's 1e-5, are visible.
 func TestParityNeedsTheReportedSettings(t *testing.T) {
 	io := readFixtureIO(t, ioFile)
-	cfg := fixtureConfig(t, io, ops.SamePadding)
+	cfg := fixtureConfig(t, io, ops.SymmetricPadding)
 	ctx := newEncoderContext(t, cfg)
 	rep, err := LoadFile(ctx, tvFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxAbsDiff(encode(t, ctx, cfg, io.images), io.features); d < 1e-3 {
-		t.Errorf("SAME padding instead of the reported %v changed the features by only %g", rep.Padding, d)
-	} else {
-		t.Logf("SAME padding: max diff %.3g", d)
+	rep.Apply(&cfg)
+	if cfg.BatchNormEpsilon == model.DefaultBatchNormEpsilon {
+		t.Fatalf("the fixture's epsilon %g is the default: this test would show nothing", cfg.BatchNormEpsilon)
 	}
-	cfg.Padding = rep.Padding
-	// Undo the variance shift: the features must move by far more than the 1e-4 tolerance.
+	wrongPadding, wrongEpsilon := cfg, cfg
+	wrongPadding.Padding = ops.SamePadding
+	wrongEpsilon.BatchNormEpsilon = model.DefaultBatchNormEpsilon
+	for _, c := range []struct {
+		what string
+		cfg  model.Config
+	}{
+		{fmt.Sprintf("SAME padding instead of the reported %v", rep.Padding), wrongPadding},
+		{fmt.Sprintf("batch-norm epsilon %g instead of the reported %g", model.DefaultBatchNormEpsilon, rep.BatchNormEpsilon), wrongEpsilon},
+	} {
+		// Far more than checkParity's 1e-4 tolerance.
+		if d := maxAbsDiff(encode(t, ctx, c.cfg, io.images), io.features); d < 1e-3 {
+			t.Errorf("%s changed the features by only %g", c.what, d)
+		} else {
+			t.Logf("%s: max diff %.3g", c.what, d)
+		}
+	}
+}
+
+// TestVariancesLoadedUnchanged: the running variances are the file's, value for value (as a
+// multiset, whatever the mapping): the epsilon is the config's business, not folded into them.
+func TestVariancesLoadedUnchanged(t *testing.T) {
+	io := readFixtureIO(t, ioFile)
+	cfg := fixtureConfig(t, io, ops.SymmetricPadding)
+	ctx := newEncoderContext(t, cfg)
+	if _, err := LoadFile(ctx, tvFile); err != nil {
+		t.Fatal(err)
+	}
+	var loaded, file []float32
 	for v := range ctx.In(model.EncoderScope).IterVariablesInScope() {
-		if v.Name() != "variance" {
+		if v.Name() == "variance" {
+			loaded = append(loaded, tensors.MustCopyFlatData[float32](v.MustValue())...)
+		}
+	}
+	data, err := os.ReadFile(tvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := safetensors.Deserialize(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nv := range st.Tensors() {
+		if !strings.HasSuffix(nv.Name, ".running_var") {
 			continue
 		}
-		vals := tensors.MustCopyFlatData[float32](v.MustValue())
-		for i := range vals {
-			vals[i] -= float32(rep.VarianceShift)
-		}
-		if err := v.SetValue(tensors.FromFlatDataAndDimensions(vals, v.Shape().Dimensions...)); err != nil {
+		flat, err := decode(nv.TensorView)
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, x := range flat {
+			file = append(file, float32(x))
+		}
 	}
-	if d := maxAbsDiff(encode(t, ctx, cfg, io.images), io.features); d < 1e-4 {
-		t.Errorf("batch-norm epsilon 1e-3 instead of 1e-5 changed the features by only %g", d)
-	} else {
-		t.Logf("unshifted variances: max diff %.3g", d)
+	slices.Sort(loaded)
+	slices.Sort(file)
+	if len(file) == 0 || !slices.Equal(loaded, file) {
+		t.Errorf("loaded variances (%d values) differ from the file's running_var (%d values)", len(loaded), len(file))
 	}
 }
 
@@ -426,10 +470,9 @@ func TestTimmFamily(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.source, err)
 		}
-		if rep.Family != tc.want || rep.Padding != tc.pad || rep.BatchNormEpsilon != tc.eps ||
-			rep.VarianceShift != tc.eps-model.BatchNormEpsilon {
-			t.Errorf("%s: got %v %v eps %g shift %g, want %v %v eps %g", tc.source, rep.Family, rep.Padding,
-				rep.BatchNormEpsilon, rep.VarianceShift, tc.want, tc.pad, tc.eps)
+		if rep.Family != tc.want || rep.Padding != tc.pad || rep.BatchNormEpsilon != tc.eps {
+			t.Errorf("%s: got %v %v eps %g, want %v %v eps %g", tc.source, rep.Family, rep.Padding,
+				rep.BatchNormEpsilon, tc.want, tc.pad, tc.eps)
 		}
 	}
 }
@@ -568,6 +611,6 @@ func TestTorchvisionFullSize(t *testing.T) {
 	if n := countVars(ctx.In(model.EncoderScope)); len(rep.Loaded) != n {
 		t.Errorf("loaded %d of %d variables", len(rep.Loaded), n)
 	}
-	cfg.Padding = rep.Padding
+	rep.Apply(&cfg)
 	checkParity(t, ctx, cfg, readFixtureIO(t, filepath.Join(dir, "efficientnet_b3_io.safetensors")))
 }
