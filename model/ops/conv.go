@@ -139,11 +139,36 @@ func convTapSum(x, kernel *Node, stride int, padH, padW [2]int) *Node {
 // tapSlices zero-pads x [B,H,W,C] and returns the kh*kw strided windows [B,Ho,Wo,C], tap
 // (i, j) at index i*kw+j: tap(i,j)[b,h,w,c] = xPadded[b, h*stride+i, w*stride+j, c].
 // The op count is O(kh*kw), independent of the sizes and channel count.
+//
+// For strides > 1 the windows are cut from the stride*stride polyphase components of the
+// padded input (xPadded[:, a::s, b::s, :]) as unstrided slices: the same values, but each tap's
+// gradient (a Slice VJP: zero padding plus an add) is then a phase-sized tensor, 1/s^2 of the
+// input, instead of a full-sized one with interior padding; see BenchmarkDepthwise ("direct").
 func tapSlices(x *Node, kh, kw, stride int, padH, padW [2]int) []*Node {
+	return tapSlicesForm(x, kh, kw, stride, padH, padW, stride > 1 && kh*kw > stride*stride)
+}
+
+func tapSlicesForm(x *Node, kh, kw, stride int, padH, padW [2]int, polyphase bool) []*Node {
 	xp := PadZeros(PadZeros(x, 1, padH[0], padH[1], 0), 2, padW[0], padW[1], 0)
 	hp, wp := xp.Shape().Dimensions[1], xp.Shape().Dimensions[2]
 	ho, wo := (hp-kh)/stride+1, (wp-kw)/stride+1
 	taps := make([]*Node, 0, kh*kw)
+	if polyphase {
+		phases := make(map[[2]int]*Node)
+		for i := range kh {
+			for j := range kw {
+				key := [2]int{i % stride, j % stride}
+				phase, ok := phases[key]
+				if !ok {
+					phase = Slice(xp, AxisRange(), AxisRange(key[0]).Stride(stride), AxisRange(key[1]).Stride(stride), AxisRange())
+					phases[key] = phase
+				}
+				r, c := i/stride, j/stride
+				taps = append(taps, Slice(phase, AxisRange(), AxisRange(r, r+ho), AxisRange(c, c+wo), AxisRange()))
+			}
+		}
+		return taps
+	}
 	for i := range kh {
 		for j := range kw {
 			if kh == 1 && kw == 1 && stride == 1 && ho == hp && wo == wp {

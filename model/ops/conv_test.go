@@ -110,6 +110,7 @@ var denseForms = []convForm{
 var depthwiseForms = []convForm{
 	{"public", DepthwiseWithPads},
 	{"tapsum", depthwiseTapSum},
+	{"direct", depthwiseTapSumDirect},
 	{"stacked", depthwiseStacked},
 	{"native", func(x, k *Node, s int, ph, pw [2]int) *Node {
 		return convNative(x, k, s, ph, pw, x.Shape().Dimensions[3])

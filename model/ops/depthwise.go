@@ -36,7 +36,19 @@ func DepthwiseWithPads(x, kernel *Node, stride int, padH, padW [2]int) *Node {
 // depthwiseTapSum: sum_t tap_t * kernel[i,j] with the [1,1,1,C] kernel slice broadcast.
 func depthwiseTapSum(x, kernel *Node, stride int, padH, padW [2]int) *Node {
 	kw := kernel.Shape().Dimensions[1]
-	taps := tapSlices(x, kernel.Shape().Dimensions[0], kw, stride, padH, padW)
+	return sumTaps(tapSlices(x, kernel.Shape().Dimensions[0], kw, stride, padH, padW), kernel)
+}
+
+// depthwiseTapSumDirect is depthwiseTapSum with strided slices of the padded input instead of
+// polyphase components; kept for BenchmarkDepthwise, which compares the two.
+func depthwiseTapSumDirect(x, kernel *Node, stride int, padH, padW [2]int) *Node {
+	kd := kernel.Shape().Dimensions
+	return sumTaps(tapSlicesForm(x, kd[0], kd[1], stride, padH, padW, false), kernel)
+}
+
+// sumTaps returns sum_t taps[t] * kernel[i,j] ([1,1,1,C], broadcast), t = i*kw + j.
+func sumTaps(taps []*Node, kernel *Node) *Node {
+	kw := kernel.Shape().Dimensions[1]
 	var sum *Node
 	for t, tap := range taps {
 		i, j := t/kw, t%kw
