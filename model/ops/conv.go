@@ -66,7 +66,9 @@ func Conv(x, kernel *Node, stride int, padding Padding) *Node {
 // Form: native ConvGeneral (with the VJP of conv_vjp.go) on backends other than SimpleGo;
 // on SimpleGo, whose ConvGeneral is a naive single-threaded loop, im2col: the kh*kw shifted
 // strided slices of the padded input concatenated on the channel axis and one (parallel)
-// DotGeneral -- see BenchmarkConv for why im2col and not tap-sum.
+// DotGeneral. BenchmarkConv (SimpleGo, 2 cores, fwd+bwd): EfficientNet stem 8x128x128x3 -> 40
+// k3 s2: im2col 74 ms, tap-sum 404 ms, ConvGeneral 840 ms; 8x64x64x32 -> 32 k3 s1: im2col 440 ms,
+// tap-sum 420 ms, ConvGeneral 3.2 s. The stem is the only dense k>1 convolution of EfficientNet.
 func ConvWithPads(x, kernel *Node, stride int, padH, padW [2]int) *Node {
 	checkConvInputs("ConvWithPads", x, kernel, stride)
 	if kernel.Shape().Dimensions[2] != x.Shape().Dimensions[3] {
@@ -143,7 +145,8 @@ func convTapSum(x, kernel *Node, stride int, padH, padW [2]int) *Node {
 // For strides > 1 the windows are cut from the stride*stride polyphase components of the
 // padded input (xPadded[:, a::s, b::s, :]) as unstrided slices: the same values, but each tap's
 // gradient (a Slice VJP: zero padding plus an add) is then a phase-sized tensor, 1/s^2 of the
-// input, instead of a full-sized one with interior padding; see BenchmarkDepthwise ("direct").
+// input, instead of a full-sized one with interior padding. BenchmarkDepthwise ("direct" is the
+// plain strided form), 8x64x64x144 k5 s2 fwd+bwd on SimpleGo: ~0.3-0.8 s polyphase vs 1.4-1.6 s.
 func tapSlices(x *Node, kh, kw, stride int, padH, padW [2]int) []*Node {
 	return tapSlicesForm(x, kh, kw, stride, padH, padW, stride > 1 && kh*kw > stride*stride)
 }
