@@ -108,11 +108,12 @@ func BenchmarkPointwise(b *testing.B) {
 	backend := tpu.ForTests()
 	for _, s := range []benchSize{{b: 8, hw: 64, cin: 32, cout: 144}, {b: 8, hw: 32, cin: 144, cout: 24}} {
 		xDims := []int{s.b, s.hw, s.hw, s.cin}
+		name := fmt.Sprintf("B%d_%dx%d_C%d-%d", s.b, s.hw, s.hw, s.cin, s.cout)
 		for _, mode := range []string{"fwd", "fwdbwd"} {
-			b.Run(fmt.Sprintf("%s/%s/dotgeneral", s, mode), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%s/dotgeneral", name, mode), func(b *testing.B) {
 				runConvBench(b, backend, Pointwise, xDims, []int{s.cin, s.cout}, mode == "fwdbwd")
 			})
-			b.Run(fmt.Sprintf("%s/%s/native1x1", s, mode), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%s/native1x1", name, mode), func(b *testing.B) {
 				runConvBench(b, backend, func(x, k *Node) *Node {
 					return convNative(x, Reshape(k, 1, 1, s.cin, s.cout), 1, [2]int{}, [2]int{}, 1)
 				}, xDims, []int{s.cin, s.cout}, mode == "fwdbwd")

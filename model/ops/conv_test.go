@@ -3,8 +3,10 @@ package ops
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/supcon-go/supcon/model/gradcheck"
@@ -234,37 +236,30 @@ func TestConvBadInputs(t *testing.T) {
 	backend := tpu.ForTests()
 	x := gradcheck.RandomTensor(1, 1, 5, 5, 3)
 	for _, tc := range []struct {
-		name string
-		k    *tensors.Tensor
-		fn   func(x, k *Node) *Node
+		name, want string
+		k          *tensors.Tensor
+		fn         func(x, k *Node) *Node
 	}{
-		{"conv channels", gradcheck.RandomTensor(2, 3, 3, 4, 2), func(x, k *Node) *Node { return Conv(x, k, 1, SamePadding) }},
-		{"depthwise kernel", gradcheck.RandomTensor(2, 3, 3, 3, 3), func(x, k *Node) *Node { return Depthwise(x, k, 1, SamePadding) }},
-		{"stride", gradcheck.RandomTensor(2, 3, 3, 3, 2), func(x, k *Node) *Node { return Conv(x, k, 0, SamePadding) }},
-		{"pads", gradcheck.RandomTensor(2, 3, 3, 3, 2), func(x, k *Node) *Node {
+		{"conv channels", "input channels", gradcheck.RandomTensor(2, 3, 3, 4, 2), func(x, k *Node) *Node { return Conv(x, k, 1, SamePadding) }},
+		{"depthwise kernel", "[kh,kw,1,C]", gradcheck.RandomTensor(2, 3, 3, 3, 3), func(x, k *Node) *Node { return Depthwise(x, k, 1, SamePadding) }},
+		{"stride", "stride must be", gradcheck.RandomTensor(2, 3, 3, 3, 2), func(x, k *Node) *Node { return Conv(x, k, 0, SamePadding) }},
+		{"pads", "pads must be", gradcheck.RandomTensor(2, 3, 3, 3, 2), func(x, k *Node) *Node {
 			return ConvWithPads(x, k, 1, [2]int{-1, 0}, [2]int{0, 0})
 		}},
-		{"kernel too big", gradcheck.RandomTensor(2, 7, 7, 3, 2), func(x, k *Node) *Node {
+		{"kernel too big", "larger than the padded input", gradcheck.RandomTensor(2, 7, 7, 3, 2), func(x, k *Node) *Node {
 			return ConvWithPads(x, k, 1, [2]int{0, 0}, [2]int{0, 0})
 		}},
-		{"pointwise", gradcheck.RandomTensor(2, 4, 2), func(x, k *Node) *Node { return Pointwise(x, k) }},
+		{"pointwise", "input channels", gradcheck.RandomTensor(2, 4, 2), func(x, k *Node) *Node { return Pointwise(x, k) }},
+		{"padding", "unknown padding", gradcheck.RandomTensor(2, 3, 3, 3, 2), func(x, k *Node) *Node { return Conv(x, k, 1, Padding(7)) }},
+		{"dtype", "same dtype", gradcheck.RandomTensor(2, 3, 3, 3, 2), func(x, k *Node) *Node {
+			return Conv(x, ConvertDType(k, dtypes.Float32), 1, SamePadding)
+		}},
 	} {
 		_, err := ExecOnce(backend, tc.fn, x, tc.k)
-		if err == nil {
-			t.Errorf("%s: want an error, got none", tc.name)
-		} else {
-			t.Logf("%s: %v", tc.name, firstLine(err.Error()))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: want an error containing %q, got %v", tc.name, tc.want, err)
 		}
 	}
-}
-
-func firstLine(s string) string {
-	for i, r := range s {
-		if r == '\n' {
-			return s[:i]
-		}
-	}
-	return s
 }
 
 func checkClose(t *testing.T, name string, got *tensors.Tensor, want []float64, wantDims []int) {
