@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
+
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -134,4 +136,35 @@ func tryBuild(fn func()) (err error) {
 	}()
 	fn()
 	return nil
+}
+
+// TestConvVJPGroupedNCHW checks convGeneralVJP on a grouped (not depthwise) convolution in an
+// NCHW / OIHW layout: generic axes, regroupKernel with 2 channels per group, and both kernel
+// gradient constructions -- the SimpleGo one (all channel pairs, diagonal blocks) and the
+// BatchGroupCount one used on XLA (see testBatchGroupKernelGrad for why it can run here).
+func TestConvVJPGroupedNCHW(t *testing.T) {
+	backend := tpu.ForTests()
+	axes := backends.ConvolveAxesConfig{
+		InputBatch: 0, InputChannels: 1, InputSpatial: []int{2, 3},
+		KernelOutputChannels: 0, KernelInputChannels: 1, KernelSpatial: []int{2, 3},
+		OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3},
+	}
+	for _, groups := range []int{2, 3} {
+		cin, cout := 2*groups, groups*groups // Cout = groups^2: see testBatchGroupKernelGrad.
+		xT := gradcheck.RandomTensor(12, 2, cin, 6, 5)
+		kT := gradcheck.RandomTensor(13, cout, cin/groups, 3, 3)
+		for _, stride := range []int{1, 2} {
+			for _, batchGroup := range []bool{false, true} {
+				testBatchGroupKernelGrad = batchGroup
+				_, err := gradcheck.Check(backend, func(in []*Node) *Node {
+					return ConvGeneral(in[0], in[1], axes, []int{stride, stride}, [][2]int{{1, 1}, {0, 2}},
+						nil, []int{1, 1}, groups, 1)
+				}, []*tensors.Tensor{xT, kT}, gradcheck.Options{MaxProbes: 16, Seed: 14})
+				testBatchGroupKernelGrad = false
+				if err != nil {
+					t.Errorf("groups=%d stride=%d batchGroupKernelGrad=%v: %v", groups, stride, batchGroup, err)
+				}
+			}
+		}
+	}
 }
