@@ -243,9 +243,10 @@ var (
 )
 
 // ForTests returns the backend named by $SUPCON_BACKEND (default "go"; any -backend value, e.g. "cpu" or
-// "xla:/abs/path/plugin.so"), panicking on error: tests cannot run without one. XLA backends are created
-// once per process and shared (a PJRT client is costly, and libtpu allows one per process): don't Finalize
-// them. SimpleGo backends are cheap and created fresh on each call.
+// "xla:/abs/path/plugin.so"), panicking on error: tests cannot run without one. Each spec's backend is
+// created once per process and shared, so tensors made in one test can be fed to another's graphs, a
+// PJRT client (costly; libtpu allows one per process) is made once, and SimpleGo announces its
+// configuration once: don't Finalize it.
 func ForTests() backends.Backend {
 	spec := os.Getenv(TestBackendEnv)
 	if spec == "" {
@@ -254,13 +255,6 @@ func ForTests() backends.Backend {
 	s, err := ParseSpec(spec)
 	if err != nil {
 		panic(errors.WithMessagef(err, "$%s", TestBackendEnv))
-	}
-	if s.Kind == KindGo {
-		b, err := newSimpleGo(s)
-		if err != nil {
-			panic(err)
-		}
-		return b
 	}
 	testBackendsMu.Lock()
 	defer testBackendsMu.Unlock()

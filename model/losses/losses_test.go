@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -33,10 +32,6 @@ type refCase struct {
 }
 
 const referencePath = "testdata/reference.json"
-
-// testBackend is the one backend of the package's tests: a tensor used on one backend instance
-// cannot be passed to another, and tpu.ForTests makes a new instance on each call.
-var testBackend = sync.OnceValue(tpu.ForTests)
 
 func readReference(t *testing.T, path string) []refCase {
 	t.Helper()
@@ -87,7 +82,7 @@ func (c refCase) run(t *testing.T, dtype dtypes.DType) float64 {
 	if c.Labels != nil {
 		args = append(args, tensors.FromFlatDataAndDimensions(c.Labels, len(c.Labels)))
 	}
-	exe, err := NewExec(testBackend(), c.lossFn(t))
+	exe, err := NewExec(tpu.ForTests(), c.lossFn(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +187,7 @@ func supconFn(labels []int32, opts SupConOptions) func([]*Node) *Node {
 }
 
 func TestGradients(t *testing.T) {
-	backend := testBackend()
+	backend := tpu.ForTests()
 	check := func(name string, fn func([]*Node) *Node, input *tensors.Tensor) {
 		t.Run(name, func(t *testing.T) {
 			rep, err := gradcheck.Check(backend, fn, []*tensors.Tensor{input}, gradcheck.Options{Seed: 7})
@@ -219,7 +214,7 @@ func TestGradients(t *testing.T) {
 func lossAndGrad(t *testing.T, fn func([]*Node) *Node, x *tensors.Tensor) (float64, []float64) {
 	t.Helper()
 	// Not ExecOnceN: its type constraint in v0.26.0 only admits single-output functions.
-	exe, err := NewExec(testBackend(), func(x *Node) []*Node {
+	exe, err := NewExec(tpu.ForTests(), func(x *Node) []*Node {
 		loss := fn([]*Node{x})
 		return []*Node{loss, Gradient(loss, x)[0]}
 	})
@@ -386,8 +381,8 @@ func TestLabelsLayouts(t *testing.T) {
 		"npairs":        func(l *Node) *Node { return NPairs(Const(l.Graph(), x2), l, DefaultTemperature) },
 		"cross_entropy": func(l *Node) *Node { return CrossEntropy(Const(l.Graph(), x2), l, 0.1) },
 	} {
-		want := scalar(MustExecOnce(testBackend(), fn, tensors.FromValue([]int32{2, 0, 2, 1})))
-		got := scalar(MustExecOnce(testBackend(), fn, tensors.FromValue([][]int64{{2}, {0}, {2}, {1}})))
+		want := scalar(MustExecOnce(tpu.ForTests(), fn, tensors.FromValue([]int32{2, 0, 2, 1})))
+		got := scalar(MustExecOnce(tpu.ForTests(), fn, tensors.FromValue([][]int64{{2}, {0}, {2}, {1}})))
 		if got != want {
 			t.Errorf("%s: int64 [B, 1] labels give %.15g, int32 [B] labels %.15g", name, got, want)
 		}
@@ -396,7 +391,7 @@ func TestLabelsLayouts(t *testing.T) {
 
 // TestBadInput: invalid shapes, dtypes and options are reported as errors naming the problem.
 func TestBadInput(t *testing.T) {
-	backend := testBackend()
+	backend := tpu.ForTests()
 	f3 := gradcheck.RandomTensor(1, 4, 2, 3)
 	f2 := gradcheck.RandomTensor(1, 4, 3)
 	labels := tensors.FromValue([]int32{0, 1, 0, 1})
@@ -450,7 +445,7 @@ func BenchmarkSupConGradient(b *testing.B) {
 	for i := range labels {
 		labels[i] = int32(rng.IntN(5)) // Cassava has 5 classes.
 	}
-	exe, err := NewExec(testBackend(), func(f, l *Node) []*Node {
+	exe, err := NewExec(tpu.ForTests(), func(f, l *Node) []*Node {
 		loss := SupCon(f, l, SupConOptions{})
 		return []*Node{loss, Gradient(loss, f)[0]}
 	})
