@@ -8,8 +8,8 @@
 //   - CrossEntropy: sparse softmax cross-entropy with Keras-style label smoothing, for the
 //     classifier stage.
 //
-// All losses take float32 or float64 nodes, build the label masks in the graph (Equal, Iota), and
-// avoid Slice, Gather and Pad so that their gradients run on SimpleGo. Invalid shapes, dtypes or
+// All losses take float32 or float64 nodes and build the label masks in the graph (Equal, Iota).
+// Importing model/ops gives them gradients that run (fast) on every backend. Invalid shapes, dtypes or
 // options panic with an error naming the problem while the graph is built; graph.Exec recovers
 // those panics and returns them as errors.
 package losses
@@ -25,7 +25,7 @@ import (
 	"github.com/pkg/errors"
 
 	// For its VJPs: DotGeneral's gradient as DotGenerals instead of GoMLX's broadcast product
-	// (an [anchors, samples, dim] tensor per similarity matrix).
+	// (an [anchors, samples, dim] tensor per similarity matrix), Slice's without Pad.
 	_ "github.com/supcon-go/supcon/model/ops"
 )
 
@@ -41,7 +41,7 @@ const l2Epsilon = 1e-12
 // Normalize returns x / ||x|| along the last axis, with ||x||² floored at 1e-12.
 func Normalize(x *Node) *Node {
 	sumSquares := ReduceAndKeep(Square(x), ReduceSum, -1)
-	return Div(x, Sqrt(MaxScalar(sumSquares, l2Epsilon))) // Not Rsqrt: GoMLX v0.26.0 has no VJP for it.
+	return Div(x, Sqrt(MaxScalar(sumSquares, l2Epsilon)))
 }
 
 // ContrastMode selects SupCon's anchors.
@@ -122,10 +122,8 @@ func SupCon(features, labels *Node, opts SupConOptions) *Node {
 	switch opts.ContrastMode {
 	case ContrastAll:
 	case ContrastOne:
-		// View 0 of each image, i.e. the first B rows of z. Picked by contracting the view axis
-		// with the one-hot vector e₀ rather than by Slice, whose stock gradient needs Pad (not in SimpleGo).
-		viewZero := OneHot(Const(g, int32(0)), v, dtype)
-		anchors = DotGeneral(normalized, []int{1}, nil, viewZero, []int{0}, nil)
+		// View 0 of each image, i.e. the first B rows of z.
+		anchors = Reshape(SliceAxis(normalized, 1, AxisElem(0)), b, d)
 		anchorClass = imageClass
 	default:
 		panic(errors.Errorf("losses.SupCon: unknown contrast mode %s", opts.ContrastMode))
