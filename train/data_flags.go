@@ -11,6 +11,8 @@ type dataFlags struct {
 	batchSize  *int
 	seed       *uint64
 	skipBad    *bool
+	shardsDir  *string
+	shards     *int
 }
 
 func registerDataFlags() *dataFlags {
@@ -22,5 +24,7 @@ func registerDataFlags() *dataFlags {
 		batchSize:  flag.Int("batch", 32, "global batch size (split equally across devices)"),
 		seed:       flag.Uint64("seed", 42, "seed of sampling and augmentation"),
 		skipBad:    flag.Bool("skip-bad", false, "skip (and log) bad images and rows instead of stopping at the first"),
+		shardsDir:  flag.String("write-tfrecords", "", "write -data as Kaggle-style TFRecord shards (ld_trainNN-count.tfrec) into this directory, then exit"),
+		shards:     flag.Int("shards", 16, "number of TFRecord files -write-tfrecords makes"),
 	}
 }

@@ -40,3 +40,17 @@ func inspectData(f *dataFlags, resolution int) error {
 	fmt.Printf("wrote %s: %d images x %d augmented views\n", *f.inspectOut, samples, views)
 	return nil
 }
+
+// writeShards pre-shards -data into TFRecord files, as the article's pipeline read them.
+func writeShards(f *dataFlags) error {
+	ds, err := openDataset(f)
+	if err != nil {
+		return err
+	}
+	files, err := data.WriteTFRecords(ds, *f.shardsDir, "ld_train", *f.shards)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("wrote %d images into %d TFRecord files in %s\n", ds.Len(), len(files), *f.shardsDir)
+	return nil
+}

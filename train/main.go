@@ -6,6 +6,7 @@
 //	go run ./train -model=b3 -summary            # the architecture, stage by stage
 //	go run ./train -model=b3 -weights=F -summary # ... after loading ImageNet weights from F
 //	go run ./train -data=DIR -inspect            # class counts, sampling, a PNG grid of augmented samples
+//	go run ./train -data=DIR -write-tfrecords=OUT # pre-shard a data set into TFRecords
 package main
 
 import (
@@ -53,6 +54,8 @@ func run(backendFlags *tpu.Flags, dataFlags *dataFlags) error {
 	switch {
 	case *dataFlags.inspect:
 		return inspectData(dataFlags, *flagResolution)
+	case *dataFlags.shardsDir != "":
+		return writeShards(dataFlags)
 	case *flagSummary && *flagWeights == "":
 		return model.Summary(os.Stdout, cfg, *flagResolution)
 	}
@@ -82,5 +85,5 @@ func run(backendFlags *tpu.Flags, dataFlags *dataFlags) error {
 		return nil
 	}
 	flag.Usage()
-	return fmt.Errorf("nothing to do: pick -list-devices, -summary, -weights or -inspect (training arrives with the recipe)")
+	return fmt.Errorf("nothing to do: pick -list-devices, -summary, -weights, -inspect or -write-tfrecords (training arrives with the recipe)")
 }

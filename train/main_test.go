@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,19 @@ func TestCommandLine(t *testing.T) {
 		}
 		if b := img.Bounds(); b.Dx() < 4*64 || b.Dy() < 2*64 {
 			t.Errorf("grid is %v, want at least 4x2 tiles of 64 px", b)
+		}
+	})
+
+	t.Run("write tfrecords then inspect them", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "shards")
+		out, err := runTrain(t, bin, nil, "-write-tfrecords="+dir, "-shards=3")
+		if err != nil || !strings.Contains(out, "into 3 TFRecord files") {
+			t.Fatalf("-write-tfrecords: err=%v\n%s", err, out)
+		}
+		out, err = runTrain(t, bin, nil, "-data="+dir, "-inspect", "-resolution=32", "-inspect-out="+filepath.Join(t.TempDir(), "g.png"))
+		// The synthetic default set has 500 images, 308 of them CMD (Cassava's proportions).
+		if err != nil || !strings.Contains(out, "dataset: 500 images, 5 classes") || !regexp.MustCompile(`CMD\s+308\s`).MatchString(out) {
+			t.Fatalf("-inspect of the shards: err=%v\n%s", err, out)
 		}
 	})
 
