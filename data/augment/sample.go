@@ -29,7 +29,7 @@ func split(v int64) (int32, int32) {
 // Each per-type row loop below finds a pixel's bilinear footprint the same
 // way: the top-left source pixel (x0, y0), relative to the image's Rect.Min,
 // and the weights fx, fy in 0..1024 of its right and lower neighbours, which
-// always exist (images are at least 2x2). The interior test and split are
+// always exist (thinner images go through sampleThin). The interior test and split are
 // written inline in each loop (a helper returning all five values is over the
 // inlining budget and costs a call per pixel); border points go through
 // borderTap.
@@ -109,7 +109,7 @@ func (s *sampler) sample(dst []float32, dst16 []uint16, width, height int, img i
 		}
 	}
 	if w < 2 || h < 2 {
-		return fmt.Errorf("augment: image %dx%d is too small, need at least 2x2", w, h)
+		return s.sampleThin(dst, dst16, width, height, img, m, fill, fillValue, fin)
 	}
 	f := int32(math.Round(min(max(fillValue, 0), 1) * 255 * 256))
 	fill8 := [3]int32{f, f, f}
@@ -165,6 +165,30 @@ func (s *sampler) sample(dst []float32, dst16 []uint16, width, height int, img i
 	s.rgba.Pix, s.rgba.Stride, s.rgba.Rect = s.rgba.Pix[:4*w*h], 4*w, image.Rect(0, 0, w, h)
 	draw.Draw(s.rgba, s.rgba.Rect, img, b.Min, draw.Src)
 	return s.sample(dst, dst16, width, height, s.rgba, m, fill, fillValue, fin)
+}
+
+// sampleThin samples an image one pixel wide or tall (a 1x1 thumbnail, a
+// 1-pixel strip), which the row loops cannot read as they need a 2x2
+// footprint. Along such an axis the image is constant, so it is doubled there
+// (every pixel repeated) and the map stretched to match: bilinear reads of the
+// doubled image give exactly the colours of the thin one, with the same
+// extent for the fill. Such images are rare and small, so the copy is cheap.
+func (s *sampler) sampleThin(dst []float32, dst16 []uint16, width, height int, img image.Image, m Affine, fill Fill, fillValue float64, fin *finisher) error {
+	b := img.Bounds()
+	kx, ky := 1, 1
+	if b.Dx() < 2 {
+		kx = 2
+	}
+	if b.Dy() < 2 {
+		ky = 2
+	}
+	wide := image.NewRGBA(image.Rect(0, 0, b.Dx()*kx, b.Dy()*ky))
+	for y := range wide.Rect.Dy() {
+		for x := range wide.Rect.Dx() {
+			wide.Set(x, y, img.At(b.Min.X+x/kx, b.Min.Y+y/ky))
+		}
+	}
+	return s.sample(dst, dst16, width, height, wide, m.Then(Scale(float64(kx), float64(ky))), fill, fillValue, fin)
 }
 
 // chromaShifts returns log2 of the horizontal and vertical chroma subsampling.
