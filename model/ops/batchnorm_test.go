@@ -2,6 +2,7 @@ package ops
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -9,8 +10,13 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/layers"
+	"github.com/gomlx/gomlx/pkg/ml/train"
+	"github.com/gomlx/gomlx/pkg/ml/train/losses"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/supcon-go/supcon/model/gradcheck"
 	"github.com/supcon-go/supcon/tpu"
 )
@@ -67,8 +73,6 @@ func toDType(values []float64, dt dtypes.DType, dims ...int) *tensors.Tensor {
 
 func flat64(t *testing.T, x *tensors.Tensor) []float64 {
 	t.Helper()
-	c := tensors.FromShape(x.Shape())
-	_ = c
 	switch x.DType() {
 	case dtypes.Float64:
 		return tensors.MustCopyFlatData[float64](x)
@@ -278,4 +282,94 @@ func TestBatchNormBadInput(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
 	}
+}
+
+// TestBatchNormMovingAveragesInTrainer runs BatchNorm inside GoMLX's train.Trainer for 3 steps
+// and checks that each step's moving-average update is written back and seen by the next step:
+// after step k, mean = m·mean + (1-m)·batchMean(x_k) (likewise the biased variance), computed here
+// in plain Go from the batches. BatchNorm is applied to the input itself, so the batch statistics
+// do not depend on the weights the optimizer changes. An eval step must leave them unchanged.
+func TestBatchNormMovingAveragesInTrainer(t *testing.T) {
+	const batch, channels, momentum = 8, 3, 0.9
+	ctx := context.New()
+	opts := BatchNormOptions{Momentum: momentum, Epsilon: 1e-3}
+	modelFn := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
+		y := BatchNorm(ctx.In("bn"), inputs[0], opts)
+		return []*Node{layers.Dense(ctx.In("head"), y, true, 2)}
+	}
+	trainer := train.NewTrainer(tpu.ForTests(), ctx, modelFn, losses.SparseCategoricalCrossEntropyLogits,
+		optimizers.Adam().LearningRate(0.1).Done(), nil, nil)
+
+	wantMean, wantVar := make([]float64, channels), make([]float64, channels)
+	for c := range channels {
+		wantVar[c] = 1 // The moving averages' initial values.
+	}
+	labels := tensors.FromFlatDataAndDimensions(make([]int32, batch), batch, 1)
+	bnValues := func() (mean, variance []float64) {
+		bn := ctx.In("bn")
+		return variableValue(t, bn, "mean"), variableValue(t, bn, "variance")
+	}
+	for step := range 3 {
+		// Channel c of step k has mean ~ 2c-k+1 and a spread growing with c and k.
+		xs := make([]float32, batch*channels)
+		for i := range batch {
+			for c := range channels {
+				xs[i*channels+c] = float32(2*c-step+1) + float32((i*(c+step+1))%5)*0.3
+			}
+		}
+		if _, err := trainer.TrainStep("train", []*tensors.Tensor{tensors.FromFlatDataAndDimensions(xs, batch, channels)},
+			[]*tensors.Tensor{labels}); err != nil {
+			t.Fatal(err)
+		}
+		for c := range channels {
+			var m, v float64
+			for i := range batch {
+				m += float64(xs[i*channels+c]) / batch
+			}
+			for i := range batch {
+				d := float64(xs[i*channels+c]) - m
+				v += d * d / batch
+			}
+			wantMean[c] = momentum*wantMean[c] + (1-momentum)*m
+			wantVar[c] = momentum*wantVar[c] + (1-momentum)*v
+		}
+		mean, variance := bnValues()
+		assertClose(t, fmt.Sprintf("moving mean after step %d", step+1), mean, wantMean, 1e-5)
+		assertClose(t, fmt.Sprintf("moving variance after step %d", step+1), variance, wantVar, 1e-5)
+	}
+	trainedMean, trainedVariance := bnValues()
+	x := tensors.FromFlatDataAndDimensions(make([]float32, batch*channels), batch, channels)
+	if _, err := trainer.EvalStep("eval", []*tensors.Tensor{x}, []*tensors.Tensor{labels}); err != nil {
+		t.Fatal(err)
+	}
+	mean, variance := bnValues()
+	assertClose(t, "moving mean after an eval step", mean, trainedMean, 0)
+	assertClose(t, "moving variance after an eval step", variance, trainedVariance, 0)
+}
+
+// TestBatchNormGradientOpCount: BatchNorm's forward + gradient graph (training mode, wrt x, scale
+// and offset) has the same number of nodes for 4 and 64 channels.
+func TestBatchNormGradientOpCount(t *testing.T) {
+	sizes := map[int]int{}
+	for _, channels := range []int{4, 64} {
+		g := NewGraph(tpu.ForTests(), "bn_opcount")
+		ctx := context.New()
+		err := tryBuild(func() {
+			ctx.SetTraining(g, true)
+			x := Parameter(g, "x", shapes.Make(dtypes.Float32, 2, 5, 5, channels))
+			y := BatchNorm(ctx, x, EfficientNetBatchNorm)
+			scale := ctx.GetVariableByScopeAndName(ctx.Scope(), "scale").ValueGraph(g)
+			offset := ctx.GetVariableByScopeAndName(ctx.Scope(), "offset").ValueGraph(g)
+			Gradient(ReduceAllSum(Square(y)), x, scale, offset)
+			sizes[channels] = len(g.Nodes())
+		})
+		g.Finalize()
+		if err != nil {
+			t.Fatalf("C=%d: %v", channels, err)
+		}
+	}
+	if sizes[4] != sizes[64] {
+		t.Errorf("BatchNorm gradient graph has %d nodes for C=4 but %d for C=64", sizes[4], sizes[64])
+	}
+	t.Logf("batch norm: %d nodes for forward+gradient", sizes[4])
 }
