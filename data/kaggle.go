@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -130,6 +131,17 @@ func OpenKaggleTest(dir string, classes []string, opts Options) (Dataset, error)
 	return OpenUnlabelled(filepath.Join(dir, KaggleTestDir), classes, opts)
 }
 
+// newCSVReader returns a CSV reader of f that skips a leading UTF-8 byte order mark, as spreadsheets
+// (Excel's "CSV UTF-8") write one. It must go before the CSV parser sees it: in front of a quoted
+// header ("\ufeff"image_id") it would make the first field malformed.
+func newCSVReader(f io.Reader) *csv.Reader {
+	br := bufio.NewReader(f)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	return csv.NewReader(br)
+}
+
 // OpenCSV opens a CSV of image_id,label rows (header required, extra columns ignored) whose images are
 // imageDir/<image_id>. Bad rows (wrong field count, empty or path-like id, a label that is not an
 // integer, negative or not below len(opts.Classes), a duplicate id, a missing or zero-byte file) fail
@@ -143,7 +155,7 @@ func OpenCSV(csvPath, imageDir string, opts Options) (Dataset, error) {
 		return nil, errors.Errorf("labels %s: %v", csvPath, unwrapPathError(err))
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
+	r := newCSVReader(f)
 	r.FieldsPerRecord = -1 // rows are checked one by one, so one bad row can be skipped
 	r.ReuseRecord = true
 	header, err := r.Read()
@@ -155,7 +167,7 @@ func OpenCSV(csvPath, imageDir string, opts Options) (Dataset, error) {
 	}
 	idCol, labCol := -1, -1
 	for i, h := range header {
-		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) // a BOM from spreadsheet exports
+		h = strings.TrimSpace(h)
 		switch h {
 		case kaggleIDColumn:
 			idCol = i

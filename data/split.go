@@ -120,7 +120,7 @@ func ReadFolds(path string, ds Dataset) ([]int, error) {
 		return nil, errors.Errorf("folds %s: %v", path, unwrapPathError(err))
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
+	r := newCSVReader(f)
 	r.FieldsPerRecord = 3
 	header, err := r.Read()
 	if err != nil || strings.Join(header, ",") != "image_id,label,fold" {

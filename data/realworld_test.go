@@ -1,0 +1,197 @@
+package data
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/supcon-go/supcon/data/augment"
+)
+
+// The tests in this file feed the pipeline what real users' files look like rather than what our
+// writers produce: spreadsheet-exported CSVs, mixed-case file names, tiny images, one-class data sets
+// and batches larger than the data.
+
+// TestKaggleCSVFromASpreadsheet: a CSV saved by Excel on Windows has a UTF-8 BOM, quoted fields,
+// CRLF line ends and trailing blank lines; ids may carry upper-case extensions and labels spaces.
+func TestKaggleCSVFromASpreadsheet(t *testing.T) {
+	const text = "\ufeff\"image_id\",\"label\",\"source\"\r\n" +
+		"\"A.JPG\", 1 ,x\r\n" +
+		"b.jpeg,0,\"y, z\"\r\n" +
+		"c.Png,2,\r\n" +
+		"\r\n\r\n"
+	dir := kaggleFixture(t, text, func(dir string) {
+		img := filepath.Join(dir, KaggleImages)
+		for from, to := range map[string]string{"a.jpg": "A.JPG", "b.jpg": "b.jpeg", "c.jpg": "c.Png"} {
+			if err := os.Rename(filepath.Join(img, from), filepath.Join(img, to)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	ds, err := OpenKaggle(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	var labels []int
+	for i := range ds.Len() {
+		ids, labels = append(ids, ds.ID(i)), append(labels, ds.Label(i))
+		if _, err := ds.Image(i); err != nil {
+			t.Error(err)
+		}
+	}
+	if want := []string{"A.JPG", "b.jpeg", "c.Png"}; !reflect.DeepEqual(ids, want) || !reflect.DeepEqual(labels, []int{1, 0, 2}) {
+		t.Errorf("ids %q labels %v, want %q [1 0 2]", ids, labels, want)
+	}
+}
+
+// TestFolderLayoutMixedCaseAndClutter: class folders hold .JPG/.JPEG/.png files next to files that
+// are not images (a Thumbs.db, a hidden ._ resource fork, a notes.txt): only the images count.
+func TestFolderLayoutMixedCaseAndClutter(t *testing.T) {
+	dir := t.TempDir()
+	jpg := jpegBytes(t, quadrantImage())
+	files := map[string][]byte{
+		"healthy/IMG_0001.JPG": jpg, "healthy/img2.JPEG": jpg, "healthy/Thumbs.db": []byte("x"),
+		"sick/a.jpg": jpg, "sick/._a.jpg": []byte("resource fork"), "sick/notes.txt": []byte("hi"),
+	}
+	for name, b := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ds.Classes(), []string{"healthy", "sick"}) || !reflect.DeepEqual(ClassCounts(ds), []int{2, 1}) {
+		t.Errorf("classes %q counts %v, want [healthy sick] [2 1]", ds.Classes(), ClassCounts(ds))
+	}
+}
+
+// TestTinyImagesThroughThePipeline: a 1x1 JPEG and a 1-pixel strip are valid images; they are
+// decoded, augmented with every op and batched like any other.
+func TestTinyImagesThroughThePipeline(t *testing.T) {
+	dir := t.TempDir()
+	for name, r := range map[string]image.Rectangle{"dot.jpg": image.Rect(0, 0, 1, 1), "strip.jpg": image.Rect(0, 0, 1, 40)} {
+		img := image.NewRGBA(r)
+		for y := range r.Dy() {
+			img.SetRGBA(0, y, color.RGBA{200, uint8(5 * y), 40, 255})
+		}
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, img, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "leaf"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "leaf", name), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := OpenFolder(dir, Options{Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := augment.Default(16)
+	cfg.Scaling = augment.ScaleUnit
+	batches := collect(t, ds, PipelineOptions{BatchSize: 2, Views: 2, Augment: cfg, Epochs: 3, Workers: 2})
+	if len(batches) != 3 {
+		t.Fatalf("%d batches, want 3", len(batches))
+	}
+	for _, b := range batches {
+		for _, v := range b.Images {
+			if !(v >= 0 && v <= 1) {
+				t.Fatalf("value %g outside [0,1]", v)
+			}
+		}
+	}
+}
+
+// TestOneClassDataset: a data set of a single class (a folder with one subdirectory, a filtered CSV)
+// works with every sampler; the balanced sampler's batches then hold only that class.
+func TestOneClassDataset(t *testing.T) {
+	ds := &labelsOnly{labels: []int{0, 0, 0, 0, 0, 0, 0}, classes: []string{"only"}}
+	for _, kind := range SamplerKinds {
+		s, err := NewSampler(kind, ds, 4, 1)
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		order := s.Epoch(0)
+		if len(order) < ds.Len() || len(order) != s.EpochLen() {
+			t.Errorf("%s: epoch of %d (EpochLen %d) for %d images", kind, len(order), s.EpochLen(), ds.Len())
+		}
+		seen := map[int]bool{}
+		for _, i := range order {
+			seen[i] = true
+		}
+		if len(seen) != ds.Len() {
+			t.Errorf("%s: epoch visits %d of the %d images", kind, len(seen), ds.Len())
+		}
+	}
+	// Declared classes of which only one has images: balancing is impossible and says why.
+	two := &labelsOnly{labels: []int{1, 1, 1}, classes: []string{"empty", "full"}}
+	if _, err := NewSampler(SampleBalanced, two, 4, 1); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("balanced sampler with an empty class: error %v should name it", err)
+	}
+	if s, err := NewSampler(SampleOversample, two, 4, 1); err != nil || len(s.Epoch(0)) != 3 {
+		t.Errorf("oversampler with an empty class: err %v", err)
+	}
+}
+
+// TestBatchLargerThanDataset: 3 images in batches of 8. Evaluation gets one padded batch covering
+// all 3; training (DropRemainder) is refused with the reason, except through the balanced sampler,
+// whose epoch is always whole batches (the images repeat).
+func TestBatchLargerThanDataset(t *testing.T) {
+	ds := &memDataset{n: 3}
+	base := PipelineOptions{BatchSize: 8, Augment: augment.Eval(8), Epochs: 2, Workers: 2}
+	got := collect(t, ds, base)
+	if len(got) != 2 {
+		t.Fatalf("full coverage: %d batches, want one per epoch", len(got))
+	}
+	for _, b := range got {
+		if b.Valid != 3 || b.Size != 8 || !b.Last || !reflect.DeepEqual(b.Indices, []int{0, 1, 2}) || b.Labels[3] != -1 {
+			t.Errorf("batch: valid %d size %d last %v indices %v labels %v", b.Valid, b.Size, b.Last, b.Indices, b.Labels)
+		}
+	}
+
+	drop := base
+	drop.DropRemainder = true
+	p, err := NewPipeline(context.Background(), ds, drop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Next(); err == nil || !strings.Contains(err.Error(), "fewer than one batch") {
+		t.Errorf("drop remainder: error %v, want 'fewer than one batch'", err)
+	}
+
+	s, err := NewSampler(SampleBalanced, ds, 8, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop.Order = s
+	got = collect(t, ds, drop)
+	if len(got) != 2 {
+		t.Fatalf("balanced: %d batches, want one per epoch", len(got))
+	}
+	for _, b := range got {
+		h := make([]int, 3)
+		for _, l := range b.Labels {
+			h[l]++
+		}
+		if b.Valid != 8 || h[0] < 2 || h[1] < 2 || h[2] < 2 {
+			t.Errorf("balanced batch: valid %d, class histogram %v", b.Valid, h)
+		}
+	}
+}
