@@ -6,6 +6,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's idiom for graph code.
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/pkg/errors"
 )
 
 // Why override GoMLX v0.26.0's ConvGeneral gradient:
@@ -17,7 +18,8 @@ import (
 // output gradient with the flipped, regrouped kernel; the kernel gradient is one convolution of the
 // input with the output gradient, with BatchGroupCount = groups (what JAX does). The stock VJP
 // (kept in stockVJP) still serves what this one does not handle: input dilations (gradients of
-// gradients) and batch-grouped convolutions.
+// gradients, which GoMLX's VJP rejects with its own message) and batch-grouped convolutions
+// (only built by convKernelGrad on XLA, so only reached by second-order gradients there).
 func init() {
 	stockVJP[NodeTypeConvGeneral] = VJPRegistration[NodeTypeConvGeneral]
 	VJPRegistration[NodeTypeConvGeneral] = convGeneralVJP
@@ -33,20 +35,37 @@ type convParams struct {
 }
 
 // readConvParams recovers a ConvGeneral node's parameters by reflection (see nodeIntsParam for
-// why). ok is false if GoMLX's layout ever changes; the caller then falls back to the stock VJP,
-// and TestConvGradientOpCount notices the op-count blow-up.
-func readConvParams(node *Node) (p convParams, ok bool) {
+// why). If GoMLX's layout ever changes it returns an error naming what it could not read, and
+// convGeneralVJP panics with it (Exec returns it as an error; TestReadConvParams fails first):
+// falling back to the stock VJP silently would hide the change behind a per-channel op blow-up
+// on XLA and a missing-Reverse failure on SimpleGo.
+func readConvParams(node *Node) (p convParams, err error) {
 	defer func() {
-		if recover() != nil { // A renamed field or changed kind: reflect panics.
-			ok = false
+		if r := recover(); r != nil { // A field of a changed kind: reflect panics.
+			err = errors.Errorf("node %s: reading its parameters: %v", node.Type(), r)
 		}
 	}()
 	ints, err := nodeIntsParams(node, "strides", "inputDilations", "kernelDilations")
 	if err != nil {
-		return p, false
+		return p, err
 	}
 	p.strides, p.inputDilations, p.kernelDilations = ints[0], ints[1], ints[2]
-	v := reflect.ValueOf(node).Elem().FieldByName("inputs").Elem().Elem()
+	if p.paddings, err = nodePairsParam(node, "paddings"); err != nil {
+		return p, err
+	}
+	if p.channelGroupCount, err = nodeIntParam(node, "channelGroupCount"); err != nil {
+		return p, err
+	}
+	if p.batchGroupCount, err = nodeIntParam(node, "batchGroupCount"); err != nil {
+		return p, err
+	}
+	a, err := nodeField(node, "axes")
+	if err != nil {
+		return p, err
+	}
+	if a.Type() != reflect.TypeOf(backends.ConvolveAxesConfig{}) {
+		return p, errors.Errorf("node %s parameter \"axes\" is a %s, not a backends.ConvolveAxesConfig", node.Type(), a.Type())
+	}
 	intsOf := func(f reflect.Value) []int {
 		out := make([]int, f.Len())
 		for i := range out {
@@ -54,7 +73,8 @@ func readConvParams(node *Node) (p convParams, ok bool) {
 		}
 		return out
 	}
-	a := v.FieldByName("axes")
+	// The struct's fields are exported, but a value read through an unexported field cannot be
+	// converted with Interface(): copy them one by one.
 	p.axes = backends.ConvolveAxesConfig{
 		InputBatch:           int(a.FieldByName("InputBatch").Int()),
 		InputChannels:        int(a.FieldByName("InputChannels").Int()),
@@ -66,14 +86,7 @@ func readConvParams(node *Node) (p convParams, ok bool) {
 		OutputChannels:       int(a.FieldByName("OutputChannels").Int()),
 		OutputSpatial:        intsOf(a.FieldByName("OutputSpatial")),
 	}
-	pads := v.FieldByName("paddings")
-	p.paddings = make([][2]int, pads.Len())
-	for i := range p.paddings {
-		p.paddings[i] = [2]int{int(pads.Index(i).Index(0).Int()), int(pads.Index(i).Index(1).Int())}
-	}
-	p.channelGroupCount = int(v.FieldByName("channelGroupCount").Int())
-	p.batchGroupCount = int(v.FieldByName("batchGroupCount").Int())
-	return p, true
+	return p, nil
 }
 
 // normalize fills the optional parameters with their defaults.
@@ -98,9 +111,9 @@ func (p *convParams) normalize() {
 }
 
 func convGeneralVJP(node *Node, vjps []*Node, outputShape shapes.Shape) []*Node {
-	p, ok := readConvParams(node)
-	if !ok {
-		return stockVJP[NodeTypeConvGeneral](node, vjps, outputShape)
+	p, err := readConvParams(node)
+	if err != nil {
+		panic(errors.WithMessage(err, "ops: ConvGeneral gradient needs the convolution parameters"))
 	}
 	p.normalize()
 	for _, d := range p.inputDilations {

@@ -10,7 +10,7 @@ import (
 //
 // Why not Conv with a 1x1 kernel: one DotGeneral is the fastest form on every backend (SimpleGo
 // runs it in parallel, its ConvGeneral is single-threaded), and its gradient is two matrix
-// products (with the DotGeneral VJP of vjp_dotgeneral.go) instead of convolutions.
+// products (with the DotGeneral VJP of vjp_dot.go) instead of convolutions.
 func Pointwise(x, kernel *Node) *Node {
 	if x.Rank() < 1 || kernel.Rank() != 2 {
 		panic(errors.Errorf("ops.Pointwise: want x [..., Cin] and kernel [Cin, Cout], got x %s and kernel %s",

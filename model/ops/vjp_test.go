@@ -332,3 +332,36 @@ func TestMaxPoolVJPTies(t *testing.T) {
 		t.Errorf("gradient %v, want %v", g, want)
 	}
 }
+
+// TestReadConvParams checks the reflection-based reading of a ConvGeneral node against the
+// parameters it was built with (all non-default, NCHW layout) and GoMLX's description of the
+// node, and that another node type gives an error naming the missing parameter.
+func TestReadConvParams(t *testing.T) {
+	g := NewGraph(tpu.ForTests(), "conv_params")
+	defer g.Finalize()
+	axes := backends.ConvolveAxesConfig{
+		InputBatch: 0, InputChannels: 1, InputSpatial: []int{2, 3},
+		KernelOutputChannels: 0, KernelInputChannels: 1, KernelSpatial: []int{2, 3},
+		OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3},
+	}
+	x := Parameter(g, "x", gradcheck.RandomTensor(1, 2, 4, 9, 9).Shape())
+	k := Parameter(g, "k", gradcheck.RandomTensor(1, 6, 2, 3, 2).Shape())
+	conv := ConvGeneral(x, k, axes, []int{2, 1}, [][2]int{{1, 0}, {0, 2}}, nil, []int{1, 2}, 2, 1)
+	p, err := readConvParams(conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := convParams{axes: axes, strides: []int{2, 1}, paddings: [][2]int{{1, 0}, {0, 2}},
+		kernelDilations: []int{1, 2}, channelGroupCount: 2, batchGroupCount: 1}
+	if fmt.Sprintf("%+v", p) != fmt.Sprintf("%+v", want) {
+		t.Errorf("read  %+v\nwant %+v", p, want)
+	}
+	desc := fmt.Sprintf("axes=%+v, strides=%v, paddings=%v", p.axes, p.strides, p.paddings)
+	if !strings.Contains(conv.String(), desc) {
+		t.Errorf("read %q, node is %s", desc, conv)
+	}
+	_, err = readConvParams(Slice(x, AxisRange(1)))
+	if err == nil || !strings.Contains(err.Error(), "inputDilations") {
+		t.Errorf("reading conv parameters of a Slice node: got %v, want an error naming the missing field", err)
+	}
+}
