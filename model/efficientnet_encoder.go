@@ -69,7 +69,7 @@ func buildEncoder(ctx *context.Context, cfg Config, images *Node, observe observ
 
 	x = swish(l.convBN(ctx.In("head"), x, 1, 1, cfg.HeadChannels()))
 	observe("head", x)
-	x = ReduceMean(x, 1, 2)
+	x = spatialMean(x)
 	if l.training && cfg.Dropout > 0 {
 		x = dropout(ctx, x, cfg.Dropout)
 	}
@@ -159,7 +159,7 @@ func (l layerBuilder) mbConv(ctx *context.Context, x *Node, spec blockSpec) *Nod
 // squeezeExcite rescales the channels of x [B,H,W,C] by sigmoid(expand(swish(reduce(mean_HW(x))))).
 func (l layerBuilder) squeezeExcite(ctx *context.Context, x *Node, squeezed int) *Node {
 	channels := x.Shape().Dim(-1)
-	s := ReduceMean(x, 1, 2)
+	s := spatialMean(x)
 	s = swish(dense(ctx.In("reduce"), s, squeezed))
 	s = Sigmoid(dense(ctx.In("expand"), s, channels))
 	return Mul(x, InsertAxes(s, 1, 1))
@@ -171,6 +171,17 @@ func dense(ctx *context.Context, x *Node, out int) *Node {
 	in := x.Shape().Dim(-1)
 	y := ops.Pointwise(x, castVariable(ctx, x.Graph(), "weights", x.DType(), in, out))
 	return Add(y, ExpandLeftToRank(castVariable(ctx, x.Graph(), "biases", x.DType(), out), y.Rank()))
+}
+
+// spatialMean averages x [B,H,W,C] over H and W, returning [B,C] in x's dtype. The sum runs in
+// float32 for half-precision x: a backend may accumulate in the input dtype (SimpleGo does), and a
+// bfloat16 running sum stops growing once it is ~256 times the values added to it, so the mean of
+// a large feature map (150x150 in B3's first stage at 300x300) would come out far too small.
+func spatialMean(x *Node) *Node {
+	if x.DType() == dtypes.Float32 || x.DType() == dtypes.Float64 {
+		return ReduceMean(x, 1, 2)
+	}
+	return ConvertDType(ReduceMean(ConvertDType(x, dtypes.Float32), 1, 2), x.DType())
 }
 
 // swish is x·sigmoid(x) (SiLU).

@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/pkg/errors"
 	"github.com/supcon-go/supcon/model/ops"
 )
 
@@ -272,4 +273,33 @@ func TestBatchNormMomentumEveryLayer(t *testing.T) {
 		}
 	}
 	t.Logf("%d statistics agree to %.3g (relative)", len(slow), worst)
+}
+
+// TestSpatialMeanBFloat16: the squeeze-excitation and global pooling means of a bfloat16 150x150
+// map (B3's first stage at 300x300) are accurate to bfloat16 precision. Summed in bfloat16, as
+// SimpleGo's ReduceMean does, this mean comes out about 0.006 instead of 0.7.
+func TestSpatialMeanBFloat16(t *testing.T) {
+	const size, channels = 150, 2
+	flat := make([]float32, size*size*channels)
+	want := make([]float64, channels)
+	for i := range flat {
+		// Values exactly representable in bfloat16 (multiples of 1/64 in [0.5, 1)), so the input
+		// conversion loses nothing and only the summation can.
+		flat[i] = 0.5 + float32((i*7919)%32)/64
+		want[i%channels] += float64(flat[i]) / (size * size)
+	}
+	out := MustExecOnce(testBackend(), func(x *Node) *Node {
+		mean := spatialMean(ConvertDType(x, dtypes.BFloat16))
+		if mean.DType() != dtypes.BFloat16 {
+			panic(errors.Errorf("spatialMean returned %s for bfloat16 input", mean.DType()))
+		}
+		return ConvertDType(mean, dtypes.Float32)
+	}, tensors.FromFlatDataAndDimensions(flat, 1, size, size, channels))
+	got := tensors.MustCopyFlatData[float32](out)
+	for c := range channels {
+		// Within one bfloat16 step (8 significant bits; the conversion may truncate): 2^-7 relative.
+		if d := math.Abs(float64(got[c])-want[c]) / want[c]; d > 1.0/128 {
+			t.Errorf("channel %d: mean %g, want %g (relative error %.3g)", c, got[c], want[c], d)
+		}
+	}
 }
