@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
 )
 
 // quadrantColours is the 32x24 pattern of the fixtures made by testdata/gen_jpeg_fixtures.sh:
@@ -97,20 +98,22 @@ func TestDecodeFormatsByContent(t *testing.T) {
 		{"png-named.jpg", encodeWith(t, func(b *bytes.Buffer, im image.Image) error { return png.Encode(b, im) }, src), "*image.RGBA", false, 0},
 		{"gif-named.jpg", encodeWith(t, func(b *bytes.Buffer, im image.Image) error { return gif.Encode(b, im, nil) }, paletted), "*image.RGBA", false, 0},
 		{"bmp-named.jpg", encodeWith(t, func(b *bytes.Buffer, im image.Image) error { return bmp.Encode(b, im) }, src), "*image.RGBA", false, 0},
+		{"tiff-named.jpg", encodeWith(t, func(b *bytes.Buffer, im image.Image) error { return tiff.Encode(b, im, nil) }, src), "*image.RGBA", false, 0},
 	}
-	for _, name := range []string{"progressive.jpg", "grayscale.jpg", "cmyk.jpg"} {
+	for _, name := range []string{"progressive.jpg", "grayscale.jpg", "cmyk.jpg", "lossless.webp", "lossy.webp"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		typ := map[string]string{"progressive.jpg": "*image.YCbCr", "grayscale.jpg": "*image.Gray", "cmyk.jpg": "*image.RGBA"}[name]
+		typ := map[string]string{"progressive.jpg": "*image.YCbCr", "grayscale.jpg": "*image.Gray", "cmyk.jpg": "*image.RGBA",
+			"lossless.webp": "*image.NRGBA", "lossy.webp": "*image.RGBA"}[name]
 		cases = append(cases, struct {
 			name     string
 			data     []byte
 			wantType string
 			gray     bool
 			tol      int
-		}{name, b, typ, name == "grayscale.jpg", 14})
+		}{name + " named .jpg", b, typ, name == "grayscale.jpg", 14})
 	}
 	for _, c := range cases {
 		img, err := DecodeBytes(c.name, c.data)
@@ -200,11 +203,16 @@ func FuzzDecode(f *testing.F) {
 	_ = png.Encode(&buf, img)
 	f.Add(buf.Bytes())
 	f.Add(pngHeader(1<<20, 1<<20))
-	for _, name := range []string{"progressive.jpg", "grayscale.jpg", "cmyk.jpg"} {
+	for _, name := range []string{"progressive.jpg", "grayscale.jpg", "cmyk.jpg", "lossless.webp", "lossy.webp"} {
 		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
 			f.Add(b)
+			f.Add(b[:len(b)*2/3])
 		}
 	}
+	buf.Reset()
+	_ = tiff.Encode(&buf, img, nil)
+	f.Add(buf.Bytes())
+	f.Add(buf.Bytes()[:buf.Len()/2])
 	f.Add([]byte{})
 	f.Add([]byte("GIF89a"))
 	f.Add([]byte("BM"))

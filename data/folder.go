@@ -103,7 +103,7 @@ func verifyImages(ds Dataset) []error {
 }
 
 // imageExtensions are the file names listed when scanning folders (decoding itself goes by content).
-var imageExtensions = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true, ".bmp": true}
+var imageExtensions = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true, ".bmp": true, ".webp": true, ".tif": true, ".tiff": true}
 
 func isImageName(name string) bool {
 	return imageExtensions[strings.ToLower(filepath.Ext(name))] && !strings.HasPrefix(name, ".")
@@ -153,9 +153,9 @@ func classDirs(dir string) (withImages, empty []string, err error) {
 
 // OpenFolder opens the folder-per-class layout DIR/<class>/*.jpg: the classes are the subdirectories,
 // sorted by name (so class indices are stable), each holding that class's images (any of .jpg .jpeg
-// .png .gif .bmp; decoded by content). A subdirectory without images is an empty class: an error unless
-// opts.AllowEmptyClasses. opts.Classes, when set, fixes the class names and order instead: every
-// subdirectory must then be one of them.
+// .png .gif .bmp .webp .tif .tiff, in any case; decoded by content). A subdirectory without images is
+// an empty class: an error unless opts.AllowEmptyClasses. opts.Classes, when set, fixes the class
+// names and order instead: every subdirectory must then be one of them.
 func OpenFolder(dir string, opts Options) (Dataset, error) {
 	withImages, empty, err := classDirs(dir)
 	if err != nil {
@@ -244,7 +244,7 @@ func OpenUnlabelled(dir string, classes []string, opts Options) (Dataset, error)
 		return nil, err
 	}
 	if len(names) == 0 {
-		return nil, errors.Errorf("%s: no image files (.jpg .jpeg .png .gif .bmp)", dir)
+		return nil, errors.Errorf("%s: no image files (.jpg .jpeg .png .gif .bmp .webp .tif .tiff)", dir)
 	}
 	d := &fileDataset{classes: classes}
 	for _, name := range names {

@@ -16,3 +16,10 @@ cjpeg -quality 95 -progressive -outfile progressive.jpg /tmp/quadrants.ppm
 cjpeg -quality 95 -grayscale -outfile grayscale.jpg /tmp/quadrants.ppm
 gcc -O1 -o /tmp/cmykjpeg cmykjpeg.c -ljpeg
 /tmp/cmykjpeg cmyk.jpg
+# The WebP fixtures (lossless and lossy q95 of the same pattern) need Debian's python3-pil (libwebp).
+/usr/bin/python3 - <<'PY'
+from PIL import Image
+im = Image.open("/tmp/quadrants.ppm")
+im.save("lossless.webp", lossless=True)
+im.save("lossy.webp", quality=95)
+PY
