@@ -20,7 +20,7 @@ type Flags struct {
 var BackendUsage = strings.Join([]string{
 	"backend to run on:",
 	"  auto  best one present, never downloading: tpu > cuda > cpu > go (default)",
-	"  tpu   XLA through the TPU PJRT plugin (libtpu)",
+	"  tpu   XLA through the TPU PJRT plugin (libtpu); refused where no TPU chips are found",
 	"  cuda  XLA through the CUDA PJRT plugin (NVIDIA GPUs)",
 	"  cpu   XLA through the CPU PJRT plugin",
 	"  go    GoMLX's pure-Go SimpleGo backend: no native library, works anywhere, slow",

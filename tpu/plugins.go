@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/pkg/errors"
 )
 
 // PluginPathEnv is go-xla's variable for the plugin search path: a ":"-separated list of directories that,
@@ -202,9 +204,27 @@ const googlePCIVendor = "0x1ae0"
 
 var tpuPCIDevices = []string{"0x0027", "0x0056", "0x005e", "0x0062", "0x0063", "0x006f", "0x0076"}
 
-// hasTPU reports whether TPU chips are attached. Used only by "auto": loading libtpu on a machine without
-// TPUs can wait on the GCE metadata server, and "auto" must never touch the network.
+// hasTPU reports whether TPU chips are attached. Used by "auto" and "tpu": loading libtpu on a machine
+// without TPUs can wait on the GCE metadata server (JAX checks the same PCI ids before loading it, for
+// this reason), and a backend choice must fail in seconds, never wait on the network.
 func hasTPU() bool { return hasTPUIn("/dev", "/sys/bus/pci/devices") }
+
+// detectTPU is hasTPU, replaced by tests that need a machine with (or without) TPU chips.
+var detectTPU = hasTPU
+
+// noTPUError is the error of -backend=tpu on a machine without TPU chips; libtpu is the file found ("" if
+// none, when -install-plugin would download it). Loading a plugin by path (xla:/path/libtpu.so) skips
+// the check, for TPU chips this detection does not know.
+func noTPUError(libtpu string) error {
+	found := "libtpu is not installed"
+	if libtpu != "" {
+		found = "libtpu was found at " + libtpu
+	}
+	return errors.Errorf("backend \"tpu\": this machine has no TPU chips (no /dev/accel* device, no Google TPU "+
+		"device under /sys/bus/pci/devices); %s, but it is not loaded (nor downloaded) since without chips it "+
+		"can wait minutes for the GCE metadata server. Use -backend=go (works anywhere), cpu or cuda; to load "+
+		"libtpu anyway, give its path: -backend=xla:/path/to/libtpu.so", found)
+}
 
 // hasTPUIn looks for TPU device nodes (<devDir>/accel0..., TPU v2-v5e) or TPU PCI devices under pciDir.
 func hasTPUIn(devDir, pciDir string) bool {

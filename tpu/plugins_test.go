@@ -398,3 +398,45 @@ func TestHasTPUIn(t *testing.T) {
 		t.Error("/dev/accel0 not detected")
 	}
 }
+
+// TestTPUWithoutChips: -backend=tpu with libtpu installed but no TPU chips fails at once with the
+// no-chips error instead of loading libtpu (which could wait on the GCE metadata server), and with
+// -install-plugin downloads nothing; an explicit path still loads the file. The fake libtpu is not
+// an ELF file, so loading it fails with its path: that tells "loaded" from "refused".
+func TestTPUWithoutChips(t *testing.T) {
+	home, _ := isolate(t)
+	libtpu := filepath.Join(t.TempDir(), "libtpu.so")
+	if err := os.WriteFile(libtpu, []byte("not an ELF file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(TPULibraryEnv, libtpu)
+	defer func(detect func() bool) { detectTPU = detect }(detectTPU)
+
+	detectTPU = func() bool { return false }
+	for _, opts := range []Options{{}, {InstallPlugins: true}} {
+		err := withDeadline(t, 10*time.Second, "New(tpu)", func() error {
+			_, err := NewWithOptions("tpu", opts)
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), "no TPU chips") || !strings.Contains(err.Error(), libtpu) ||
+			!strings.Contains(err.Error(), "-backend=go") || !strings.Contains(err.Error(), "-backend=xla:") {
+			t.Errorf("New(tpu, %+v) without chips: got %v, want the no-chips error naming %s", opts, err, libtpu)
+		}
+	}
+	t.Setenv(TPULibraryEnv, "")
+	if _, err := NewWithOptions("tpu", Options{InstallPlugins: true}); err == nil ||
+		!strings.Contains(err.Error(), "libtpu is not installed") {
+		t.Errorf("New(tpu) with -install-plugin and no chips: got %v, want the no-chips error before any download", err)
+	}
+	assertNothingWritten(t, home)
+	if _, err := New("xla:" + libtpu); err == nil || strings.Contains(err.Error(), "no TPU chips") ||
+		!strings.Contains(err.Error(), libtpu) {
+		t.Errorf("New(xla:%s) should try to load the file, got %v", libtpu, err)
+	}
+
+	detectTPU = func() bool { return true }
+	t.Setenv(TPULibraryEnv, libtpu)
+	if _, err := New("tpu"); err == nil || strings.Contains(err.Error(), "no TPU chips") || !strings.Contains(err.Error(), libtpu) {
+		t.Errorf("New(tpu) with chips should load %s (and fail: it is not a library), got %v", libtpu, err)
+	}
+}

@@ -105,6 +105,9 @@ func newFromSpec(s Spec, opts Options) (backends.Backend, error) {
 		name = pluginNameOf(path)
 	} else {
 		r := findPlugin(name)
+		if name == PluginTPU && (r.Path != "" || opts.InstallPlugins) && !detectTPU() {
+			return nil, noTPUError(r.Path)
+		}
 		if r.Path == "" && opts.InstallPlugins {
 			fmt.Fprintf(opts.Log, "tpu: installing PJRT plugin %q with go-xla's installer\n", name)
 			installed, err := install(name)
@@ -128,7 +131,7 @@ func newFromSpec(s Spec, opts Options) (backends.Backend, error) {
 // GPU and the plugin are present) > cpu (if the plugin is present) > go (if allowGo). With InstallPlugins the
 // plugin for the best hardware present is installed when missing.
 func resolveAuto(opts Options, allowGo bool) (Spec, error) {
-	hardware := map[string]bool{PluginTPU: hasTPU(), PluginCUDA: hasNvidiaGPU(), PluginCPU: true}
+	hardware := map[string]bool{PluginTPU: detectTPU(), PluginCUDA: hasNvidiaGPU(), PluginCPU: true}
 	var searched []searchResult
 	for _, name := range autoOrder {
 		if !hardware[name] {
