@@ -3,6 +3,7 @@ package model
 import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's idiom for graph code.
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
 	"github.com/pkg/errors"
 )
@@ -32,10 +33,10 @@ const (
 // the article's Dense + relu (variables projection/dense/{weights,biases}), or with mlp the
 // paper's Dense(projection_hidden_dim) + relu + Dense(projection_dim) (projection/hidden, then
 // projection/dense, the last without activation). The output is not normalised: the loss
-// L2-normalises it.
+// L2-normalises it. Weights are initialised as the article's (see kerasDense).
 func ProjectionHead(ctx *context.Context, features *Node, mlp bool) *Node {
 	checkFeatures("ProjectionHead", features)
-	ctx = ctx.In(ProjectionScope)
+	ctx = kerasDense(ctx.In(ProjectionScope))
 	dim := positiveParam(ctx, ParamProjectionDim, 128)
 	if !mlp {
 		return activations.Relu(dense(ctx.In("dense"), features, dim))
@@ -51,13 +52,14 @@ func ProjectionHeadFromContext(ctx *context.Context, features *Node) *Node {
 
 // ClassifierHead maps encoder features [B, F] to logits [B, numClasses]: dropout,
 // Dense(classifier_hidden_dim) + relu (classifier/hidden), dropout, Dense(numClasses)
-// (classifier/output). Dropout (rate classifier_dropout) only when ctx.IsTraining.
+// (classifier/output). Dropout (rate classifier_dropout) only when ctx.IsTraining. Weights are
+// initialised as the article's (see kerasDense).
 func ClassifierHead(ctx *context.Context, features *Node, numClasses int) *Node {
 	checkFeatures("ClassifierHead", features)
 	if numClasses < 1 {
 		panic(errors.Errorf("ClassifierHead: number of classes must be >= 1, got %d", numClasses))
 	}
-	ctx = ctx.In(ClassifierScope)
+	ctx = kerasDense(ctx.In(ClassifierScope))
 	rate := context.GetParamOr(ctx, ParamClassifierDropout, 0.5)
 	if !(rate >= 0 && rate < 1) {
 		panic(errors.Errorf("%s=%g: must be in [0, 1)", ParamClassifierDropout, rate))
@@ -72,6 +74,14 @@ func ClassifierHead(ctx *context.Context, features *Node, numClasses int) *Node 
 		x = dropout(ctx, x, rate)
 	}
 	return dense(ctx.In("output"), x, numClasses)
+}
+
+// kerasDense gives the heads' variables the initialisation of Keras' Dense, which the article's
+// heads use: Glorot-uniform weights and zero biases. The context's default (GoMLX's He-normal, or
+// whatever a caller set for the encoder) would give the heads another starting point than the
+// recipe's; pretrained or restored values still replace it.
+func kerasDense(ctx *context.Context) *context.Context {
+	return ctx.WithInitializer(initializers.GlorotUniformFn(ctx))
 }
 
 func checkFeatures(who string, features *Node) {

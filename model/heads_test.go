@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -140,5 +141,57 @@ func TestClassifierHead(t *testing.T) {
 		if _, err := runHead(t, context.New(), false, features, c.head); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error = %v, want one containing %q", err, c.want)
 		}
+	}
+}
+
+// TestHeadsInitialisation: the heads start as the article's Keras Dense layers, Glorot-uniform
+// weights in ±sqrt(6/(fan_in+fan_out)) and zero biases, whatever the context's initializer (here
+// GoMLX's default He-normal, whose std sqrt(2/fan_in) puts values well outside the Glorot bound).
+func TestHeadsInitialisation(t *testing.T) {
+	const features = 1536 // B3
+	ctx := context.New()
+	if err := ctx.SetRNGStateFromSeed(5); err != nil {
+		t.Fatal(err)
+	}
+	ctx.SetParams(DefaultParams())
+	ctx.SetParam(ParamProjectionMLP, true)
+	for _, head := range []func(ctx *context.Context, x *Node) *Node{
+		ProjectionHeadFromContext,
+		func(ctx *context.Context, x *Node) *Node { return ClassifierHead(ctx, x, 5) },
+	} {
+		if _, err := runHead(t, ctx, false, randomFeatures(2, features), head); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checked := 0
+	for _, scope := range []string{ProjectionScope, ClassifierScope} {
+		for v := range ctx.In(scope).IterVariablesInScope() {
+			values := tensors.MustCopyFlatData[float32](v.MustValue())
+			dims := v.Shape().Dimensions
+			if v.Name() == "biases" {
+				for i, x := range values {
+					if x != 0 {
+						t.Fatalf("%s[%d] = %g, want zero biases", v.ScopeAndName(), i, x)
+					}
+				}
+				continue
+			}
+			limit := math.Sqrt(6 / float64(dims[0]+dims[1]))
+			sumSquares, largest := 0.0, 0.0
+			for _, x := range values {
+				sumSquares += float64(x) * float64(x)
+				largest = max(largest, math.Abs(float64(x)))
+			}
+			// Uniform in ±limit: std limit/sqrt(3), and (with >= 640 values) some close to the bound.
+			std, wantStd := math.Sqrt(sumSquares/float64(len(values))), limit/math.Sqrt(3)
+			if largest > limit || largest < 0.95*limit || math.Abs(std-wantStd) > 0.1*wantStd {
+				t.Errorf("%s %v: max |w| %.4g, std %.4g; Glorot uniform: bound %.4g, std %.4g",
+					v.ScopeAndName(), dims, largest, std, limit, wantStd)
+			}
+			checked++
+		}
+	}
+	if checked != 4 {
+		t.Errorf("checked %d weight matrices, want 4 (projection hidden/dense, classifier hidden/output)", checked)
 	}
 }
