@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -143,9 +144,10 @@ func newCSVReader(f io.Reader) *csv.Reader {
 }
 
 // OpenCSV opens a CSV of image_id,label rows (header required, extra columns ignored) whose images are
-// imageDir/<image_id>. Bad rows (wrong field count, empty or path-like id, a label that is not an
-// integer, negative or not below len(opts.Classes), a duplicate id, a missing or zero-byte file) fail
-// with the file and row named, or are skipped with opts.SkipBad.
+// imageDir/<image_id> (image_id may hold a subdirectory: "sick/1.jpg"). Bad rows (wrong field count,
+// an empty id or one that leaves imageDir ("../x.jpg", "/x.jpg"), a label that is not an integer,
+// negative or not below len(opts.Classes), a duplicate id, a missing or zero-byte file) fail with the
+// file and row named, or are skipped with opts.SkipBad.
 func OpenCSV(csvPath, imageDir string, opts Options) (Dataset, error) {
 	if len(opts.Classes) == 0 {
 		opts.Classes = nil // an empty list declares nothing: the classes come from the labels
@@ -204,15 +206,20 @@ func OpenCSV(csvPath, imageDir string, opts Options) (Dataset, error) {
 			}
 			continue
 		}
-		id := strings.TrimSpace(rec[idCol])
+		// An id may name a file in a subdirectory of imageDir ("healthy/1.jpg"), with either slash as
+		// a CSV written on Windows has them, but never one outside it.
+		id := strings.ReplaceAll(strings.TrimSpace(rec[idCol]), `\`, "/")
+		if id != "" {
+			id = path.Clean(id) // one spelling per file, for the duplicate check
+		}
 		labelText := strings.TrimSpace(rec[labCol])
 		label, convErr := strconv.Atoi(labelText)
 		var reason string
 		switch {
 		case id == "":
 			reason = "empty image_id"
-		case strings.ContainsAny(id, `/\`) || id == "." || id == "..":
-			reason = "image_id " + strconv.Quote(id) + " is a path, expected a file name"
+		case !filepath.IsLocal(id) || id == ".":
+			reason = "image_id " + strconv.Quote(id) + " is a path outside " + imageDir + ", expected a file name there"
 		case convErr != nil:
 			reason = "label " + strconv.Quote(labelText) + " is not an integer"
 		case label < 0:

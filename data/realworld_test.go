@@ -195,3 +195,43 @@ func TestBatchLargerThanDataset(t *testing.T) {
 		}
 	}
 }
+
+// TestKaggleCSVIdsWithSubdirectories: ids may name files in subdirectories of the image folder, with
+// either slash; spellings of the same file are one id (a duplicate); paths leaving the folder are bad.
+func TestKaggleCSVIdsWithSubdirectories(t *testing.T) {
+	sub := func(dir string) {
+		img := filepath.Join(dir, KaggleImages)
+		if err := os.MkdirAll(filepath.Join(img, "sick"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(img, "d.jpg"), filepath.Join(img, "sick", "d.jpg")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := OpenKaggle(kaggleFixture(t, "image_id,label\na.jpg,0\nsick/d.jpg,1\nc.jpg,2\n", sub), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.ID(1) != "sick/d.jpg" {
+		t.Errorf("id %q, want sick/d.jpg", ds.ID(1))
+	}
+	if _, err := ds.Image(1); err != nil {
+		t.Error(err)
+	}
+	for _, c := range []struct{ row, want string }{
+		{`sick\d.jpg,1`, ""},
+		{"./a.jpg,1", `duplicate image_id "a.jpg"`},
+		{"sick/../a.jpg,1", `duplicate image_id "a.jpg"`},
+		{"/etc/passwd,1", "is a path outside"},
+		{"sick/../../a.jpg,1", "is a path outside"},
+	} {
+		dir := kaggleFixture(t, "image_id,label\na.jpg,0\nb.jpg,1\nc.jpg,2\n"+c.row+"\n", sub)
+		_, err := OpenKaggle(dir, Options{})
+		if c.want == "" && err != nil {
+			t.Errorf("%s: %v", c.row, err)
+		}
+		if c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "train.csv:5")) {
+			t.Errorf("%s: error %v, want %q at train.csv:5", c.row, err, c.want)
+		}
+	}
+}
