@@ -29,8 +29,8 @@ func (s benchSize) String() string {
 	return fmt.Sprintf("B%d_%dx%d_C%d-%d_k%d_s%d", s.b, s.hw, s.hw, s.cin, s.cout, s.k, s.stride)
 }
 
-// runConvBench times one form at one size, forward only or forward + backward.
-func runConvBench(b *testing.B, backend backends.Backend, op func(x, k *Node) *Node, xDims, kDims []int, backward bool) {
+// runOpBench times op at one size, forward only or forward + backward (loss = sum(op(x, k))).
+func runOpBench(b *testing.B, backend backends.Backend, op func(x, k *Node) *Node, xDims, kDims []int, backward bool) {
 	exec, err := NewExec(backend, func(x, k *Node) []*Node {
 		loss := ReduceAllSum(op(x, k))
 		if !backward {
@@ -81,7 +81,7 @@ func benchForms(b *testing.B, forms []convForm, sizes []benchSize, depthwise boo
 					continue
 				}
 				b.Run(fmt.Sprintf("%s/%s/%s", s, mode, f.name), func(b *testing.B) {
-					runConvBench(b, backend, func(x, k *Node) *Node { return f.fn(x, k, s.stride, padH, padH) },
+					runOpBench(b, backend, func(x, k *Node) *Node { return f.fn(x, k, s.stride, padH, padH) },
 						xDims, kDims, mode == "fwdbwd")
 				})
 			}
@@ -111,10 +111,10 @@ func BenchmarkPointwise(b *testing.B) {
 		name := fmt.Sprintf("B%d_%dx%d_C%d-%d", s.b, s.hw, s.hw, s.cin, s.cout)
 		for _, mode := range []string{"fwd", "fwdbwd"} {
 			b.Run(fmt.Sprintf("%s/%s/dotgeneral", name, mode), func(b *testing.B) {
-				runConvBench(b, backend, Pointwise, xDims, []int{s.cin, s.cout}, mode == "fwdbwd")
+				runOpBench(b, backend, Pointwise, xDims, []int{s.cin, s.cout}, mode == "fwdbwd")
 			})
 			b.Run(fmt.Sprintf("%s/%s/native1x1", name, mode), func(b *testing.B) {
-				runConvBench(b, backend, func(x, k *Node) *Node {
+				runOpBench(b, backend, func(x, k *Node) *Node {
 					return convNative(x, Reshape(k, 1, 1, s.cin, s.cout), 1, [2]int{}, [2]int{}, 1)
 				}, xDims, []int{s.cin, s.cout}, mode == "fwdbwd")
 			})

@@ -3,10 +3,7 @@ package ops
 import (
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/supcon-go/supcon/tpu"
 )
 
@@ -26,36 +23,16 @@ func withStockVJP(t NodeType, build func()) {
 	build()
 }
 
-// benchGradExec times the forward + backward of loss = sum(op(a, b)^2) wrt a and b.
+// benchGradExec times the forward + backward of loss = sum(op(a, b)^2) wrt a and b (squared, so
+// the cotangent reaching op is not a constant), with GoMLX's stock VJP of node type stock if useStock.
 func benchGradExec(b *testing.B, stock NodeType, useStock bool, op func(a, b *Node) *Node, aDims, bDims []int) {
-	exec, err := NewExec(tpu.ForTests(), func(x, y *Node) []*Node {
-		loss := ReduceAllSum(Square(op(x, y)))
-		return append([]*Node{loss}, Gradient(loss, x, y)...)
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer exec.Finalize()
-	x := tensors.FromShape(shapes.Make(dtypes.Float32, aDims...))
-	y := tensors.FromShape(shapes.Make(dtypes.Float32, bDims...))
-	run := func() {
-		outs, err := exec.Exec(x, y)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, o := range outs {
-			o.FinalizeAll()
-		}
-	}
+	squared := func(x, y *Node) *Node { return Square(op(x, y)) }
+	bench := func() { runOpBench(b, tpu.ForTests(), squared, aDims, bDims, true) }
 	if useStock {
-		withStockVJP(stock, run) // The graph (and its gradient) is built on the first Exec.
-	} else {
-		run()
+		withStockVJP(stock, bench) // The graph (and its gradient) is built on the first Exec, inside.
+		return
 	}
-	b.ResetTimer()
-	for range b.N {
-		run()
-	}
+	bench()
 }
 
 func BenchmarkDotGeneralVJP(b *testing.B) {
