@@ -164,6 +164,23 @@ func refSample(img image.Image, m Affine, w, h int) []float64 {
 	return out
 }
 
+// worstVersusReference renders img with p at w x h (edge fill, [0,255] values) and returns the
+// largest difference from refSample, in levels.
+func worstVersusReference(t *testing.T, img image.Image, p Params, w, h int) float64 {
+	t.Helper()
+	got := render(t, img, p, w, h, FillEdge)
+	m, err := p.SourceMap(w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := refSample(img, m, w, h)
+	worst := 0.0
+	for i := range got {
+		worst = max(worst, math.Abs(float64(got[i])-want[i]))
+	}
+	return worst
+}
+
 func testImages() map[string]image.Image {
 	const w, h = 41, 31
 	rect := image.Rect(3, 2, 3+w, 2+h) // non-zero origin on purpose
@@ -200,17 +217,7 @@ func TestFastPathsMatchAtReference(t *testing.T) {
 	for name, img := range testImages() {
 		p := Neutral(Rect{2.5, 1.25, 33, 27})
 		p.Rotate, p.Shear, p.Zoom, p.FlipH = 23, 9, 1.2, true
-		const w, h = 29, 23
-		got := render(t, img, p, w, h, FillEdge)
-		m, err := p.SourceMap(w, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := refSample(img, m, w, h)
-		worst := 0.0
-		for i := range got {
-			worst = max(worst, math.Abs(float64(got[i])-want[i]))
-		}
+		worst := worstVersusReference(t, img, p, 29, 23)
 		// YCbCr is converted after interpolation in 8.8 fixed point (≈1
 		// level); the others differ only by the 8-bit weights.
 		if worst > 2 {
@@ -569,18 +576,7 @@ func TestThinImagesMatchAtReference(t *testing.T) {
 	for _, img := range imgs {
 		p := Neutral(full(img))
 		p.Rotate, p.Shear, p.Zoom = 31, 11, 0.8
-		const w, h = 9, 7
-		got := render(t, img, p, w, h, FillEdge)
-		m, err := p.SourceMap(w, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := refSample(img, m, w, h)
-		worst := 0.0
-		for i := range got {
-			worst = max(worst, math.Abs(float64(got[i])-want[i]))
-		}
-		if worst > 2 {
+		if worst := worstVersusReference(t, img, p, 9, 7); worst > 2 {
 			t.Errorf("%T %v: max |render - At reference| = %g levels, want <= 2", img, img.Bounds(), worst)
 		}
 	}

@@ -76,31 +76,25 @@ func (c *Config) Draw(rng *RNG, srcW, srcH int) Params {
 		rng.Float64()
 		rng.Float64()
 	}
+	// set draws op o and, when it fires, stores its value in *v (else *v keeps its neutral value).
+	set := func(o Op, v *float64) {
+		if fire, x := uni(o); fire {
+			*v = x
+		}
+	}
 	p.FlipH = rng.Bool(c.FlipH.Prob)
 	p.FlipV = rng.Bool(c.FlipV.Prob)
-	if fire, v := uni(c.Rotate); fire {
-		p.Rotate = v
-	}
-	if fire, v := uni(c.Shear); fire {
-		p.Shear = v
-	}
-	if fire, v := uni(c.Zoom); fire {
-		p.Zoom = v
-	}
+	set(c.Rotate, &p.Rotate)
+	set(c.Shear, &p.Shear)
+	set(c.Zoom, &p.Zoom)
 	fire, sx := uni(c.Shift)
 	sy := rng.Uniform(c.Shift.Min, c.Shift.Max)
 	if fire {
 		p.ShiftX, p.ShiftY = sx*float64(c.Width), sy*float64(c.Height)
 	}
-	if fire, v := uni(c.Saturation); fire {
-		p.Saturation = v
-	}
-	if fire, v := uni(c.Contrast); fire {
-		p.Contrast = v
-	}
-	if fire, v := uni(c.Brightness); fire {
-		p.Brightness = v
-	}
+	set(c.Saturation, &p.Saturation)
+	set(c.Contrast, &p.Contrast)
+	set(c.Brightness, &p.Brightness)
 	fire, _ = uni(c.Cutout)
 	n := rng.IntRange(c.CutoutMin, c.CutoutMax)
 	small := min(c.Width, c.Height)
