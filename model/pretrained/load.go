@@ -165,8 +165,9 @@ func (o Options) LoadFile(ctx *context.Context, path string) (Report, error) {
 // call CreateVariables, before loading (creating variables is the model's business, so that a
 // file can never define the architecture). Every file tensor must fill exactly one variable
 // and every encoder variable must be filled, with the same shape after the layout conversion,
-// or a *LoadError lists all the problems and ctx is left untouched. The ImageNet classifier
-// and the batch-norm step counters are skipped and listed in Report.Ignored.
+// or a *LoadError lists all the problems and ctx is left untouched. Only the ImageNet classifier
+// (its weight and bias) and the step counters of the encoder's batch norms are skipped, and
+// listed in Report.Ignored.
 //
 // Values are loaded unchanged (only rearranged and converted to the variables' dtype). For the
 // outputs to match the original network the caller must build the model with the padding and
@@ -199,11 +200,17 @@ func (o Options) LoadBytes(ctx *context.Context, data []byte, source string) (Re
 	from := map[string]string{}            // relative variable path -> file tensor name
 	counters := 0
 	for _, name := range names {
-		if strings.HasSuffix(name, ".num_batches_tracked") {
-			counters++ // One per batch norm: summarised below rather than listed.
+		// Skipped on purpose only when they belong where they should: a counter of one of the
+		// encoder's batch norms, the ImageNet classifier's two tensors. Any other is unused.
+		if module, ok := strings.CutSuffix(name, ".num_batches_tracked"); ok {
+			if tgt, ok := mp.target(module + ".running_var"); ok && vars[tgt.path] != nil {
+				counters++ // One per batch norm: summarised below rather than listed.
+				continue
+			}
+			lerr.Unused = append(lerr.Unused, fmt.Sprintf("%s: the step counter of no batch norm of the encoder", name))
 			continue
 		}
-		if strings.HasPrefix(name, "classifier.") {
+		if slices.Contains(imagenetClassifier[naming], name) {
 			rep.Ignored = append(rep.Ignored, name+" (ImageNet classifier, not part of the encoder)")
 			continue
 		}
@@ -276,6 +283,13 @@ func (o Options) LoadBytes(ctx *context.Context, data []byte, source string) (Re
 			"used by neither inference nor our batch norm)", counters))
 	}
 	return rep, nil
+}
+
+// imagenetClassifier are the tensors of each naming's ImageNet classification layer (torchvision's
+// classifier is Sequential(Dropout, Linear)), which the encoder does not have.
+var imagenetClassifier = map[Naming][]string{
+	NamingTorchvision: {"classifier.1.weight", "classifier.1.bias"},
+	NamingTimm:        {"classifier.weight", "classifier.bias"},
 }
 
 // encoderVariables maps paths relative to the encoder scope base ("stem/conv/weights") to variables.

@@ -355,6 +355,14 @@ func TestLoadErrors(t *testing.T) {
 			}
 			m["features.0.1.weight"] = v
 		}, []string{"1 invalid tensors", "features.0.1.weight [8]: dtype I64 is not a floating-point type"}},
+		// Skipped tensors are skipped only where they belong: a step counter of a batch norm the
+		// encoder lacks (stage 4 has 1 block here) and a classifier layer that is not the
+		// ImageNet one are unused like any other tensor.
+		{"stray counter", func(m map[string]safetensors.TensorView) {
+			m["features.4.7.block.1.1.num_batches_tracked"] = m["features.4.1.block.1.1.num_batches_tracked"]
+		}, []string{"1 unused file tensors", "features.4.7.block.1.1.num_batches_tracked: the step counter of no batch norm"}},
+		{"stray classifier", func(m map[string]safetensors.TensorView) { m["classifier.2.weight"] = f32View(t, 5, 8) },
+			[]string{"1 unused file tensors", "classifier.2.weight"}},
 		{"duplicate", func(m map[string]safetensors.TensorView) {
 			// "01" is stage 1 too: two tensors for one variable.
 			m["features.01.0.block.0.0.weight"] = m["features.1.0.block.0.0.weight"]
