@@ -348,12 +348,19 @@ func TestNoPositives(t *testing.T) {
 		rs[1][j] = 0
 	}
 	loss, grad := lossAndGrad(t, supconFn([]int32{0, 0, 1}, SupConOptions{}), fromRows(rs, []int{3, 2, 4}))
+	checkFinite(t, "with a zero feature vector", loss, grad)
+}
+
+// checkFinite fails the test if the loss or an element of its gradient is NaN or infinite.
+func checkFinite(t *testing.T, what string, loss float64, grad []float64) {
+	t.Helper()
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		t.Errorf("loss with a zero feature vector: %g", loss)
+		t.Errorf("%s: loss %g", what, loss)
 	}
 	for i, g := range grad {
 		if math.IsNaN(g) || math.IsInf(g, 0) {
-			t.Fatalf("gradient[%d] with a zero feature vector: %g", i, g)
+			t.Errorf("%s: gradient[%d] = %g", what, i, g)
+			return
 		}
 	}
 }
@@ -363,14 +370,7 @@ func TestNoPositives(t *testing.T) {
 func TestExtremeTemperature(t *testing.T) {
 	x := tensors.FromFlatDataAndDimensions([]float64{1, 0, -1, 0.01, -1, -0.02}, 3, 1, 2)
 	loss, grad := lossAndGrad(t, supconFn([]int32{0, 0, 1}, SupConOptions{Temperature: 1e-3}), x)
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		t.Errorf("loss %g", loss)
-	}
-	for i, g := range grad {
-		if math.IsNaN(g) || math.IsInf(g, 0) {
-			t.Errorf("gradient[%d] = %g", i, g)
-		}
-	}
+	checkFinite(t, "temperature 1e-3", loss, grad)
 }
 
 // TestLabelsLayouts: labels may be any integer dtype, shaped [B] or [B, 1] (Keras' sparse labels).
