@@ -151,9 +151,18 @@ func TestDecodeBadInput(t *testing.T) {
 	for i := len(corrupt) / 2; i < len(corrupt)-2; i++ {
 		corrupt[i] = 0xFF // a run of marker bytes inside the entropy-coded data
 	}
+	// A decompression bomb: a small JPEG whose frame header claims 60000x60000 pixels.
+	bomb := append([]byte(nil), good...)
+	if sof := bytes.Index(bomb, []byte{0xFF, 0xC0}); sof < 0 {
+		t.Fatal("no SOF0 marker in the encoded JPEG")
+	} else {
+		binary.BigEndian.PutUint16(bomb[sof+5:], 60000) // height
+		binary.BigEndian.PutUint16(bomb[sof+7:], 60000) // width
+	}
 	cases := []struct {
 		name, data, want string
 	}{
+		{"bomb.jpg", string(bomb), "60000x60000 pixels is over the limit"},
 		{"empty.jpg", "", "empty (zero bytes)"},
 		{"text.jpg", "hello, not an image", "unknown image format"},
 		{"truncated.jpg", string(good[:len(good)/2]), "corrupt or truncated jpeg"},

@@ -302,7 +302,7 @@ func Open(dir string) (Dataset, error) { return OpenWith(dir, Options{}) }
 
 // OpenWith opens the dataset in dir, detecting its layout, in this order:
 //   - Kaggle CSV: dir/train.csv (+ dir/train_images/) -> OpenKaggle;
-//   - TFRecords: dir/*.tfrec, or dir/train_tfrecords/*.tfrec -> OpenTFRecords;
+//   - TFRecords: dir/*.tfrec (or .tfrecord, .tfrecords), or the same in dir/train_tfrecords -> OpenTFRecords;
 //   - Fashion-MNIST: dir/train-images-idx3-ubyte[.gz] -> OpenFashionMNIST (training split);
 //   - folder per class: subdirectories holding images -> OpenFolder;
 //   - images directly in dir -> OpenUnlabelled (labels -1, classes from opts.Classes).
@@ -318,7 +318,13 @@ func OpenWith(dir string, opts Options) (Dataset, error) {
 		return OpenKaggle(dir, opts)
 	}
 	for _, tfDir := range []string{dir, filepath.Join(dir, "train_tfrecords")} {
-		if files, _ := filepath.Glob(filepath.Join(tfDir, "*.tfrec")); len(files) > 0 {
+		// Kaggle names its shards .tfrec; TensorFlow's own examples write .tfrecord(s).
+		var files []string
+		for _, ext := range []string{"*.tfrec", "*.tfrecord", "*.tfrecords"} {
+			found, _ := filepath.Glob(filepath.Join(tfDir, ext))
+			files = append(files, found...)
+		}
+		if len(files) > 0 {
 			sort.Strings(files)
 			return OpenTFRecords(files, opts)
 		}
@@ -336,7 +342,7 @@ func OpenWith(dir string, opts Options) (Dataset, error) {
 	if names, _ := listImages(dir); len(names) > 0 {
 		return OpenUnlabelled(dir, opts.Classes, opts)
 	}
-	return nil, errors.Errorf("dataset %s: no known layout found (looked for %s, *.tfrec, train-images-idx3-ubyte[.gz], "+
+	return nil, errors.Errorf("dataset %s: no known layout found (looked for %s, *.tfrec[ord[s]], train-images-idx3-ubyte[.gz], "+
 		"class subdirectories with images (found %d empty ones), or image files)", dir, KaggleCSV, len(empty))
 }
 

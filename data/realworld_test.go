@@ -235,3 +235,20 @@ func TestKaggleCSVIdsWithSubdirectories(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenFindsTFRecordExtensions: shards named the way TensorFlow's tutorials name them (.tfrecord)
+// are found like Kaggle's .tfrec ones.
+func TestOpenFindsTFRecordExtensions(t *testing.T) {
+	src := tinySynthetic(t)
+	dir, files := writeShards(t, src, 2)
+	for _, f := range files {
+		if err := os.Rename(f, strings.TrimSuffix(f, ".tfrec")+".tfrecord"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameContent(t, src, ds)
+}
