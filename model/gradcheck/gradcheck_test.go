@@ -35,3 +35,29 @@ func TestCheckRejectsWrongGradient(t *testing.T) {
 		t.Fatalf("wrong gradient not detected: err=%v", err)
 	}
 }
+
+// A gradient wrong in a single element that the element probes skip must still be caught by the
+// random-direction check.
+func TestCheckRejectsOneWrongElement(t *testing.T) {
+	backend := tpu.ForTests()
+	const n, wrong = 40, 17
+	mask := make([]float64, n)
+	mask[wrong] = 0.5
+	fn := func(in []*Node) *Node {
+		m := Const(in[0].Graph(), tensors.FromFlatDataAndDimensions(mask, n))
+		return IdentityWithCustomGradient(in[0], func(_, v *Node) *Node { return Add(v, Mul(v, m)) })
+	}
+	x := RandomTensor(4, n)
+	for seed := range uint64(4) {
+		_, err := Check(backend, fn, []*tensors.Tensor{x}, Options{MaxProbes: 1, Directions: -1, Seed: seed})
+		if err != nil {
+			continue // This seed's probe hit the wrong element; find one that misses it.
+		}
+		_, err = Check(backend, fn, []*tensors.Tensor{x}, Options{MaxProbes: 1, Seed: seed})
+		if err == nil || !strings.Contains(err.Error(), "random direction") {
+			t.Fatalf("seed %d: one wrong gradient element not detected by the direction check: err=%v", seed, err)
+		}
+		return
+	}
+	t.Fatal("every seed's single probe hit the wrong element: pick another")
+}
