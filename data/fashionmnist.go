@@ -67,9 +67,14 @@ func ReadIDX(path string) (dims []int, values []byte, err error) {
 			return nil, nil, errors.Errorf("idx %s: dimensions %v are over the %d bytes limit", path, dims, int64(maxIDXBytes))
 		}
 	}
-	values = make([]byte, size)
-	if n, err := io.ReadFull(r, values); err != nil {
-		return nil, nil, errors.Errorf("idx %s: truncated: %d of %d data bytes (%v)", path, n, size, err)
+	// Read what is there rather than allocating what the header claims: a corrupt header within the
+	// limit would otherwise cost up to maxIDXBytes of memory before the short read is noticed.
+	values, err = io.ReadAll(io.LimitReader(r, size))
+	if err != nil {
+		return nil, nil, errors.Errorf("idx %s: after %d of %d data bytes: %v", path, len(values), size, err)
+	}
+	if int64(len(values)) < size {
+		return nil, nil, errors.Errorf("idx %s: truncated: %d of %d data bytes", path, len(values), size)
 	}
 	return dims, values, nil
 }

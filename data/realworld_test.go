@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -251,4 +252,21 @@ func TestOpenFindsTFRecordExtensions(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameContent(t, src, ds)
+}
+
+// TestIDXCorruptHeaderAllocatesLittle: a short IDX file whose header claims a gigabyte of pixels (within
+// the limit) is reported as truncated without allocating what the header claims.
+func TestIDXCorruptHeaderAllocatesLittle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "train-images-idx3-ubyte")
+	writeIDX(t, path, []int{1 << 10, 1 << 10, 1 << 10}, make([]byte, 100))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := ReadIDX(path)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "truncated: 100 of 1073741824") {
+		t.Errorf("error %v, want truncated: 100 of 1073741824", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("allocated %d bytes for a 116-byte file", alloc)
+	}
 }
