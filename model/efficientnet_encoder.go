@@ -27,6 +27,12 @@ const EncoderScope = "encoder"
 //	    project/conv/weights [Cexp,Cout]   project/bn/*
 //	head/conv/weights [Cin,Chead]          head/bn/*
 //
+// Variables that no checkpoint fills start from the context's initializer (GoMLX's default:
+// He-normal over fan-in, zero biases) and batch norm's own (scale 1, offset 0, statistics 0 and 1).
+// Keras and torchvision draw convolutions He-normal over fan-out instead; the recipe starts from
+// ImageNet weights, and from scratch the batch norm after every convolution absorbs the difference
+// in scale.
+//
 // Training behaviour follows ctx.IsTraining (batch statistics, drop-connect, dropout) unless
 // cfg.Frozen. It panics (GoMLX's convention for graph building; context.Exec turns it into an
 // error) on an invalid configuration or images of the wrong rank or channel count.

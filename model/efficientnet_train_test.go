@@ -181,3 +181,27 @@ func TestFrozenEncoder(t *testing.T) {
 		t.Error("unfrozen encoder did not train")
 	}
 }
+
+// TestFrozenEncoderComputesInference: in a training graph a frozen encoder computes exactly its
+// inference output: batch norm uses the running statistics, and drop-connect and the top dropout
+// are off, here at rates (0.9, 0.5) that would change almost every sample.
+func TestFrozenEncoderComputesInference(t *testing.T) {
+	ref := loadReference(t)
+	cfg := tinyConfig(t)
+	cfg.DropConnect, cfg.Dropout = 0.9, 0.5
+	images := referenceImages(ref.Tiny.Images)
+	ctx := referenceEncoder(t, cfg, ref.Tiny.Images)
+	if err := ctx.SetRNGStateFromSeed(11); err != nil {
+		t.Fatal(err)
+	}
+	inference := runEncoder(t, ctx, cfg, false, images)
+	frozen := cfg
+	frozen.Frozen = true
+	if d := maxAbsDiff(t, runEncoder(t, ctx, frozen, true, images), inference); d != 0 {
+		t.Errorf("frozen encoder in training differs from inference by %g", d)
+	}
+	// Control: unfrozen, the same training graph does differ.
+	if d := maxAbsDiff(t, runEncoder(t, ctx, cfg, true, images), inference); d < 1e-3 {
+		t.Errorf("unfrozen training output is within %g of inference: the test shows nothing", d)
+	}
+}
