@@ -3,6 +3,7 @@ package data
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -268,5 +269,27 @@ func TestIDXCorruptHeaderAllocatesLittle(t *testing.T) {
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
 		t.Errorf("allocated %d bytes for a 116-byte file", alloc)
+	}
+}
+
+// TestTFRecordForgedLengthAllocatesLittle: a record header declaring 512 MiB (with a valid length CRC)
+// followed by a few bytes is a truncated record, found without allocating the declared size.
+func TestTFRecordForgedLengthAllocatesLittle(t *testing.T) {
+	var head [12]byte
+	binary.LittleEndian.PutUint64(head[:8], 1<<29)
+	binary.LittleEndian.PutUint32(head[8:], maskedCRC(head[:8]))
+	path := filepath.Join(t.TempDir(), "ld_train00-1.tfrec")
+	if err := os.WriteFile(path, append(head[:], "a few bytes"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := OpenTFRecords([]string{path}, Options{})
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "truncated record: 11 of 536870912") || !strings.Contains(err.Error(), path) {
+		t.Errorf("error %v, want a truncated record in %s", err, path)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("allocated %d bytes for a 23-byte file", alloc)
 	}
 }

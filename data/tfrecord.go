@@ -2,6 +2,7 @@ package data
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -62,7 +63,7 @@ func scanTFRecords(r io.Reader, name string, fn func(rec int, off int64, data []
 		off  int64
 		head [12]byte
 		tail [4]byte
-		data []byte
+		buf  bytes.Buffer // the record data, reused
 	)
 	for rec := 0; ; rec++ {
 		where := fmt.Sprintf("%s: record %d (byte offset %d)", name, rec, off)
@@ -80,13 +81,13 @@ func scanTFRecords(r io.Reader, name string, fn func(rec int, off int64, data []
 		if length > maxTFRecordLen {
 			return bad(where, fmt.Sprintf("record length %d is over the %d limit", length, maxTFRecordLen))
 		}
-		if cap(data) < int(length) {
-			data = make([]byte, length)
-		}
-		data = data[:length]
-		if n, err := io.ReadFull(br, data); err != nil {
+		// Grow the buffer as the bytes arrive rather than to the declared length, so a truncated
+		// file (or a forged length with a matching CRC) costs what the file holds, not up to 1 GiB.
+		buf.Reset()
+		if n, err := io.CopyN(&buf, br, int64(length)); err != nil {
 			return bad(where, fmt.Sprintf("truncated record: %d of %d data bytes", n, length))
 		}
+		data := buf.Bytes()
 		if n, err := io.ReadFull(br, tail[:]); err != nil {
 			return bad(where, fmt.Sprintf("truncated record: %d of 4 CRC bytes after the data", n))
 		}
