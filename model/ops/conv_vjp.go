@@ -157,10 +157,11 @@ func convInputGrad(x, kernel, v *Node, p *convParams) *Node {
 	return crop(dx, a.InputSpatial, crops)
 }
 
-// testBatchGroupKernelGrad makes convKernelGrad use BatchGroupCount on SimpleGo too, for
-// TestConvVJPBatchGroupKernelGrad: SimpleGo's BatchGroupCount indexing (wrong in general) happens
-// to match XLA's when the input-channel axis of x and of the kernel coincide and Cout = groups^2,
-// which lets that test check the XLA-path construction without XLA.
+// testBatchGroupKernelGrad makes convKernelGrad build the XLA (BatchGroupCount) form on SimpleGo
+// too, for the tests that check it without XLA: TestConvVJPGroupedNCHW runs it (SimpleGo's
+// BatchGroupCount indexing, wrong in general, happens to match XLA's when the input-channel axis
+// of x and of the kernel coincide and Cout = groups^2), and TestDepthwiseKernelGradXLAForm
+// evaluates the depthwise NHWC graph with a plain-Go convolution of XLA's semantics.
 var testBatchGroupKernelGrad = false
 
 // convKernelGrad: dk[t] = sum_o x_padded[o*stride + t*dilation] * v[o]: a convolution of x (batch
