@@ -200,3 +200,58 @@ func TestXLAConvRef(t *testing.T) {
 		}
 	}
 }
+
+// TestNativeConvsMatchXLASemantics: every ConvGeneral that the native (XLA-path) dense and
+// depthwise forms build, forward and gradient, gives on the test backend the result xlaConvRef
+// gives. The finite-difference checks run those forms on SimpleGo; this carries them over to XLA
+// for everything but the BatchGroupCount kernel gradient (TestDepthwiseKernelGradXLAForm).
+func TestNativeConvsMatchXLASemantics(t *testing.T) {
+	backend := tpu.ForTests()
+	for _, depthwise := range []bool{false, true} {
+		for _, c := range convGrid() {
+			padH, padW := c.pads()
+			xT := gradcheck.RandomTensor(45, 2, c.h, c.w, 3)
+			kT := gradcheck.RandomTensor(46, kernelDims(c, 3, 2, depthwise)...)
+			var convs []*Node
+			exec, err := NewExec(backend, func(x, k *Node) []*Node {
+				groups := 1
+				if depthwise {
+					groups = 3
+				}
+				y := convNative(x, k, c.stride, padH, padW, groups)
+				w := Const(x.Graph(), gradcheck.RandomTensor(47, y.Shape().Dimensions...))
+				Gradient(ReduceAllSum(Mul(y, w)), x, k)
+				var outs []*Node
+				for _, n := range x.Graph().Nodes() {
+					if n.Type() == NodeTypeConvGeneral {
+						convs = append(convs, n)
+						outs = append(outs, n, n.Inputs()[0], n.Inputs()[1])
+					}
+				}
+				return outs
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs, err := exec.Exec(xT, kT)
+			if err != nil {
+				t.Fatalf("depthwise=%v %s: %v", depthwise, c, err)
+			}
+			if len(convs) != 3 {
+				t.Errorf("depthwise=%v %s: %d ConvGenerals, want 3 (forward, input and kernel gradients)", depthwise, c, len(convs))
+			}
+			for i, n := range convs {
+				p, err := readConvParams(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.normalize()
+				in, k := outs[3*i+1], outs[3*i+2]
+				want, wantDims := xlaConvRef(tensors.MustCopyFlatData[float64](in), tensors.MustCopyFlatData[float64](k),
+					in.Shape().Dimensions, k.Shape().Dimensions, p)
+				checkClose(t, fmt.Sprintf("depthwise=%v %s conv #%d (%s)", depthwise, c, i, n), outs[3*i], want, wantDims)
+			}
+			exec.Finalize()
+		}
+	}
+}
