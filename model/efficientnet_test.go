@@ -1,7 +1,12 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -240,6 +245,48 @@ func TestDropConnectSchedule(t *testing.T) {
 		}
 		if b.residual() != (b.index > 0) {
 			t.Errorf("stage%d/block%d: residual %v; B3 blocks are residual exactly when not first in their stage", b.stage, b.index, b.residual())
+		}
+	}
+}
+
+// TestReferenceScriptReproduces re-runs testdata/efficientnet_reference.py (torchvision), so the
+// committed reference cannot drift from the script that documents it: the architectures must be
+// identical, the tiny network's features equal up to another CPU's float rounding.
+func TestReferenceScriptReproduces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds torchvision's B0..B7 (a few seconds)")
+	}
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import numpy, torch, torchvision").Run(); err != nil {
+		t.Skipf("needs Debian's python3-torch and python3-torchvision: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "efficientnet_reference.json")
+	if msg, err := exec.Command(python, filepath.Join("testdata", "efficientnet_reference.py"), out).CombinedOutput(); err != nil {
+		t.Fatalf("efficientnet_reference.py: %v\n%s", err, msg)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, committed := &reference{}, loadReference(t)
+	if err := json.Unmarshal(raw, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fresh.Architectures, committed.Architectures) {
+		t.Errorf("architectures differ from the committed testdata/efficientnet_reference.json")
+	}
+	if fresh.Tiny.Width != committed.Tiny.Width || fresh.Tiny.Depth != committed.Tiny.Depth ||
+		!slices.Equal(fresh.Tiny.Images, committed.Tiny.Images) {
+		t.Errorf("tiny network: %gx%g on %v, committed %gx%g on %v", fresh.Tiny.Width, fresh.Tiny.Depth,
+			fresh.Tiny.Images, committed.Tiny.Width, committed.Tiny.Depth, committed.Tiny.Images)
+	}
+	for name, pair := range map[string][2][][]float64{
+		"symmetric_inference": {fresh.Tiny.SymmetricInference, committed.Tiny.SymmetricInference},
+		"symmetric_training":  {fresh.Tiny.SymmetricTraining, committed.Tiny.SymmetricTraining},
+		"same_inference":      {fresh.Tiny.SameInference, committed.Tiny.SameInference},
+	} {
+		if d := maxAbsDiff(t, pair[0], pair[1]); d > 1e-6 {
+			t.Errorf("tiny %s: script and committed file differ by %g", name, d)
 		}
 	}
 }

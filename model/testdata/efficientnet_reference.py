@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Independent reference values for package model's EfficientNet, from torchvision.
 
-Writes efficientnet_reference.json (next to this script):
+Writes efficientnet_reference.json (next to this script, or to the path given as the only argument):
 
 - "architectures": for b0..b7, torchvision's channel counts, blocks per stage and parameter
   counts of `features` (trainable, and batch-norm running mean+variance elements), overall and per
@@ -15,10 +15,12 @@ Writes efficientnet_reference.json (next to this script):
 Batch norm uses eps=1e-3 (Keras'; torchvision's B0-B4 use 1e-5) to match package model.
 
 Run: /usr/bin/python3 model/testdata/efficientnet_reference.py  (torch 1.13, torchvision 0.14)
+TestReferenceScriptReproduces re-runs it.
 """
 import json
 import math
 import os
+import sys
 from functools import partial
 
 import numpy as np
@@ -54,7 +56,7 @@ def architecture(model):
     return out
 
 
-# --- Deterministic values, reproduced by model/efficientnet_reference_test.go -----------------
+# --- Deterministic values, reproduced by model/efficientnet_helpers_test.go -------------------
 
 def seed(name):
     return sum((j + 1) * ord(c) for j, c in enumerate(name)) % 997
@@ -189,7 +191,8 @@ def main():
     model.eval()
     tiny["same_inference"] = pooled(model, x)
     ref["tiny"] = tiny
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "efficientnet_reference.json")
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                              "efficientnet_reference.json")
     with open(path, "w") as fh:
         json.dump(ref, fh, indent=1)
         fh.write("\n")
