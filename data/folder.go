@@ -155,7 +155,8 @@ func classDirs(dir string) (withImages, empty []string, err error) {
 // sorted by name (so class indices are stable), each holding that class's images (any of .jpg .jpeg
 // .png .gif .bmp .webp .tif .tiff, in any case; decoded by content). A subdirectory without images is
 // an empty class: an error unless opts.AllowEmptyClasses. opts.Classes, when set, fixes the class
-// names and order instead: every subdirectory must then be one of them.
+// names and order instead: every subdirectory must then be one of them. Image ids are the file names,
+// or "<class>/<file name>" for every image when a file name repeats across classes, so ids are unique.
 func OpenFolder(dir string, opts Options) (Dataset, error) {
 	withImages, empty, err := classDirs(dir)
 	if err != nil {
@@ -174,6 +175,8 @@ func OpenFolder(dir string, opts Options) (Dataset, error) {
 		index[c] = i
 	}
 	d := &fileDataset{classes: classes}
+	classOf := map[string]string{} // file name -> the first class directory holding it
+	clash := false
 	for _, c := range withImages {
 		label, ok := index[c]
 		if !ok {
@@ -187,10 +190,21 @@ func OpenFolder(dir string, opts Options) (Dataset, error) {
 			return nil, err
 		}
 		for _, name := range names {
+			if prev, ok := classOf[name]; ok && prev != c {
+				clash = true
+			}
+			classOf[name] = c
 			path := filepath.Join(dir, c, name)
 			if err := d.add(&opts, path, path, name, label); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if clash {
+		// The same file name in two classes (camera names like IMG_0001.JPG often repeat): ids must
+		// stay unique, as fold files, TFRecord image_names and predictions are keyed by them.
+		for i, p := range d.paths {
+			d.ids[i] = filepath.Base(filepath.Dir(p)) + "/" + d.ids[i]
 		}
 	}
 	return d.finish(dir, &opts)

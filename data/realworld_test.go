@@ -293,3 +293,48 @@ func TestTFRecordForgedLengthAllocatesLittle(t *testing.T) {
 		t.Errorf("allocated %d bytes for a 23-byte file", alloc)
 	}
 }
+
+// TestFolderLayoutRepeatedFileNames: class folders that reuse file names (IMG_0001.JPG in each) get
+// unique ids, so fold files and TFRecord shards written from them read back.
+func TestFolderLayoutRepeatedFileNames(t *testing.T) {
+	dir := t.TempDir()
+	jpg := jpegBytes(t, quadrantImage())
+	for _, name := range []string{"healthy/IMG_0001.JPG", "healthy/IMG_0002.JPG", "sick/IMG_0001.JPG", "sick/IMG_0003.JPG"} {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, jpg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := OpenFolder(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range ds.Len() {
+		ids = append(ids, ds.ID(i))
+	}
+	if want := []string{"healthy/IMG_0001.JPG", "healthy/IMG_0002.JPG", "sick/IMG_0001.JPG", "sick/IMG_0003.JPG"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("ids %q, want %q", ids, want)
+	}
+	folds, err := KFold(ds, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foldFile := filepath.Join(t.TempDir(), "folds.csv")
+	if err := WriteFolds(foldFile, ds, folds); err != nil {
+		t.Fatal(err)
+	}
+	if back, err := ReadFolds(foldFile, ds); err != nil || !reflect.DeepEqual(back, folds) {
+		t.Errorf("fold file read back: %v %v, want %v", back, err, folds)
+	}
+	files, err := WriteTFRecords(ds, t.TempDir(), "ld_train", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := OpenTFRecords(files, Options{}); err != nil || back.Len() != 4 {
+		t.Errorf("shards read back: %v", err)
+	}
+}
