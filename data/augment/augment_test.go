@@ -594,3 +594,47 @@ func TestThinImagesMatchAtReference(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAugmentAnySize: whatever the image's size (1..64 per side), type and origin, and whatever the
+// draw, the default augmentation renders it without error or panic into finite [0,1] values (extreme
+// aspect ratios such as 64x1 included). The default test run only runs the seeds.
+func FuzzAugmentAnySize(f *testing.F) {
+	f.Add(uint8(1), uint8(1), uint8(0), int8(0), uint64(1))
+	f.Add(uint8(64), uint8(1), uint8(1), int8(-3), uint64(2))
+	f.Add(uint8(2), uint8(63), uint8(2), int8(5), uint64(3))
+	f.Add(uint8(3), uint8(3), uint8(3), int8(-128), uint64(4))
+	cfg := Default(12)
+	cfg.Scaling = ScaleUnit
+	cfg.Cutout.Prob = 1
+	a, err := New(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, w, h, kind uint8, origin int8, seed uint64) {
+		r := image.Rect(0, 0, 1+int(w)%64, 1+int(h)%64).Add(image.Pt(int(origin), int(origin)/2))
+		var img image.Image
+		switch kind % 4 {
+		case 0:
+			// Only from origins >= 0: the standard library's own YCbCr.At indexes out of range for a
+			// subsampled image at a negative odd origin (decoders always start at 0,0).
+			r = r.Sub(r.Min).Add(image.Pt(int(uint8(origin)), int(uint8(origin))/2))
+			img = image.NewYCbCr(r, image.YCbCrSubsampleRatio420)
+		case 1:
+			img = image.NewGray(r)
+		case 2:
+			img = image.NewNRGBA(r)
+		default:
+			img = image.NewCMYK(r)
+		}
+		dst := make([]float32, a.Len())
+		rng := NewRNG(seed)
+		if err := a.Apply(dst, img, &rng); err != nil {
+			t.Fatalf("%T %v: %v", img, r, err)
+		}
+		for i, v := range dst {
+			if !(v >= 0 && v <= 1) {
+				t.Fatalf("%T %v: value %d = %g outside [0,1]", img, r, i, v)
+			}
+		}
+	})
+}
