@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -165,6 +166,34 @@ func TestConvVJPGroupedNCHW(t *testing.T) {
 					t.Errorf("groups=%d stride=%d batchGroupKernelGrad=%v: %v", groups, stride, batchGroup, err)
 				}
 			}
+		}
+	}
+}
+
+// TestFormPerBackend: the public Conv and Depthwise pick the loop-free forms (no ConvGeneral,
+// forward or gradient) on SimpleGo, whose ConvGeneral is a slow single-threaded loop, and the
+// native ConvGeneral elsewhere.
+func TestFormPerBackend(t *testing.T) {
+	backend := tpu.ForTests()
+	wantNative := !strings.HasPrefix(backend.Name(), "SimpleGo") // Not usesLoopFreeForms: that is under test.
+	for name, op := range map[string]func(x, k *Node) *Node{
+		"Conv":      func(x, k *Node) *Node { return Conv(x, k, 2, SamePadding) },
+		"Depthwise": func(x, k *Node) *Node { return Depthwise(x, Slice(k, AxisRange(), AxisRange(), AxisElem(0)), 2, SamePadding) },
+	} {
+		g := NewGraph(backend, "form")
+		err := tryBuild(func() {
+			x := Parameter(g, "x", shapes.Make(dtypes.Float32, 2, 8, 8, 4))
+			k := Parameter(g, "k", shapes.Make(dtypes.Float32, 3, 3, 4, 4))
+			grads := Gradient(ReduceAllSum(op(x, k)), x, k)
+			for i, n := range append([]*Node{op(x, k)}, grads...) {
+				if got := reachesType(n, NodeTypeConvGeneral); got != wantNative {
+					t.Errorf("%s on %s: output #%d uses ConvGeneral = %v, want %v", name, backend.Name(), i, got, wantNative)
+				}
+			}
+		})
+		g.Finalize()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
 	}
 }
