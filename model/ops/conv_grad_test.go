@@ -177,8 +177,10 @@ func TestFormPerBackend(t *testing.T) {
 	backend := tpu.ForTests()
 	wantNative := !strings.HasPrefix(backend.Name(), "SimpleGo") // Not usesLoopFreeForms: that is under test.
 	for name, op := range map[string]func(x, k *Node) *Node{
-		"Conv":      func(x, k *Node) *Node { return Conv(x, k, 2, SamePadding) },
-		"Depthwise": func(x, k *Node) *Node { return Depthwise(x, Slice(k, AxisRange(), AxisRange(), AxisElem(0)), 2, SamePadding) },
+		"Conv": func(x, k *Node) *Node { return Conv(x, k, 2, SamePadding) },
+		"Depthwise": func(x, k *Node) *Node {
+			return Depthwise(x, Slice(k, AxisRange(), AxisRange(), AxisElem(0)), 2, SamePadding)
+		},
 	} {
 		g := NewGraph(backend, "form")
 		err := tryBuild(func() {
