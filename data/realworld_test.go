@@ -338,3 +338,33 @@ func TestFolderLayoutRepeatedFileNames(t *testing.T) {
 		t.Errorf("shards read back: %v", err)
 	}
 }
+
+// TestBalancedShards: with the balanced sampler built for the per-device batch size, every shard of
+// every global batch holds every class.
+func TestBalancedShards(t *testing.T) {
+	ds := &memDataset{n: 40} // 3 classes
+	s, err := NewSampler(SampleBalanced, ds, 6, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := collect(t, ds, PipelineOptions{BatchSize: 12, NumShards: 2, DropRemainder: true, Order: s,
+		Augment: augment.Eval(4), Epochs: 3, Workers: 2})
+	if len(batches) != 9 {
+		t.Fatalf("%d batches, want 3 per epoch", len(batches))
+	}
+	for _, b := range batches {
+		shards, err := b.Shards(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, sh := range shards {
+			h := make([]int, 3)
+			for _, l := range sh.Labels {
+				h[l]++
+			}
+			if h[0] != 2 || h[1] != 2 || h[2] != 2 {
+				t.Errorf("epoch %d step %d shard %d: class histogram %v, want [2 2 2]", b.Epoch, b.Step, k, h)
+			}
+		}
+	}
+}

@@ -20,6 +20,9 @@ const (
 	// positives of every class in a batch. Images of a class are drawn without replacement, reshuffled
 	// when exhausted. An epoch has ceil(N/batchSize) full batches, so the majority classes are not all
 	// seen every epoch (each epoch draws afresh from (seed, epoch)) and the minority ones repeat.
+	// On several devices, where each computes the loss over its own shard, give NewSampler the
+	// per-device batch size: the shards of a global batch (Batch.Shards) are consecutive runs of that
+	// size, so each of them holds every class.
 	SampleBalanced = "balanced"
 )
 
