@@ -95,6 +95,10 @@ func DecodeBytes(name string, b []byte) (image.Image, error) {
 	format := SniffFormat(b)
 	c, ok := codecs[format]
 	if !ok {
+		if len(b) >= 12 && string(b[4:8]) == "ftyp" {
+			// Phones save HEIC photos, often renamed .jpg; say what it is rather than "unknown".
+			return nil, errors.Errorf("image %s: HEIC/AVIF (ISO media %q) is not supported: convert it to JPEG or PNG", name, b[8:12])
+		}
 		return nil, errors.Errorf("image %s: unknown image format (first bytes % x): not JPEG, PNG, GIF, BMP, WebP or TIFF", name, b[:min(len(b), 8)])
 	}
 	cfg, err := c.config(bytes.NewReader(b))

@@ -165,6 +165,7 @@ func TestDecodeBadInput(t *testing.T) {
 		{"bomb.jpg", string(bomb), "60000x60000 pixels is over the limit"},
 		{"empty.jpg", "", "empty (zero bytes)"},
 		{"text.jpg", "hello, not an image", "unknown image format"},
+		{"iphone.jpg", "\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", `HEIC/AVIF (ISO media "heic") is not supported`},
 		{"truncated.jpg", string(good[:len(good)/2]), "corrupt or truncated jpeg"},
 		{"header-only.jpg", string(good[:20]), "corrupt or truncated jpeg header"},
 		{"corrupt.jpg", string(corrupt), "jpeg"},
