@@ -199,3 +199,39 @@ func TestFormPerBackend(t *testing.T) {
 		}
 	}
 }
+
+// TestConvVJPOtherRanks: convGeneralVJP is registered for every ConvGeneral GoMLX builds, so it
+// is checked on 1 and 3 spatial axes too (channels-last, strided, asymmetric padding, dilated
+// kernel, grouped).
+func TestConvVJPOtherRanks(t *testing.T) {
+	backend := tpu.ForTests()
+	for _, spatial := range []int{1, 3} {
+		rank := spatial + 2
+		axes := backends.ConvolveAxesConfig{
+			InputBatch: 0, InputChannels: rank - 1, KernelInputChannels: spatial, KernelOutputChannels: spatial + 1,
+			OutputBatch: 0, OutputChannels: rank - 1,
+		}
+		xDims, kDims := []int{2}, []int{}
+		var strides, dilations []int
+		var pads [][2]int
+		for d := range spatial {
+			axes.InputSpatial = append(axes.InputSpatial, 1+d)
+			axes.OutputSpatial = append(axes.OutputSpatial, 1+d)
+			axes.KernelSpatial = append(axes.KernelSpatial, d)
+			xDims = append(xDims, 5+d)
+			kDims = append(kDims, 2+d%2)
+			strides = append(strides, 1+d%2)
+			dilations = append(dilations, 1+(d+1)%2)
+			pads = append(pads, [2]int{d % 2, 1})
+		}
+		xDims = append(xDims, 4)
+		kDims = append(kDims, 2, 4) // 2 groups of 2 input channels, 4 output channels.
+		_, err := gradcheck.Check(backend, func(in []*Node) *Node {
+			return ConvGeneral(in[0], in[1], axes, strides, pads, nil, dilations, 2, 1)
+		}, []*tensors.Tensor{gradcheck.RandomTensor(15, xDims...), gradcheck.RandomTensor(16, kDims...)},
+			gradcheck.Options{MaxProbes: 16, Seed: 17})
+		if err != nil {
+			t.Errorf("%d spatial axes: %v", spatial, err)
+		}
+	}
+}
