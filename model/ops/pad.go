@@ -3,6 +3,7 @@ package ops
 import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's idiom for graph code.
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/pkg/errors"
 )
 
 // PadZeros pads x with zeros along one axis: `before` zeros first, `after` zeros last, and
@@ -10,11 +11,20 @@ import (
 //
 // Why not graph.Pad: SimpleGo v0.26.0 has no Pad op. Concatenate and Reshape exist on every
 // backend, and the op count here is constant (independent of sizes and channel counts).
+//
+// Unlike XLA's Pad it takes no negative (cropping) amounts: they panic with an error naming the
+// arguments, as does an axis out of range (Exec returns the panic as an error).
 func PadZeros(x *Node, axis, before, after, interior int) *Node {
+	rank := x.Rank()
+	if axis < -rank || axis >= rank {
+		panic(errors.Errorf("ops.PadZeros: axis %d out of range for x %s", axis, x.Shape()))
+	}
+	if before < 0 || after < 0 || interior < 0 {
+		panic(errors.Errorf("ops.PadZeros: before (%d), after (%d) and interior (%d) must be >= 0", before, after, interior))
+	}
 	if before == 0 && after == 0 && interior == 0 {
 		return x
 	}
-	rank := x.Rank()
 	if axis < 0 {
 		axis += rank
 	}
