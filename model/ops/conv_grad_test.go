@@ -21,10 +21,7 @@ func TestConvGradients(t *testing.T) {
 	backend := tpu.ForTests()
 	const batch, cin, cout = 2, 3, 2
 	for _, depthwise := range []bool{false, true} {
-		forms := denseForms
-		if depthwise {
-			forms = depthwiseForms
-		}
+		forms := formsFor(depthwise)
 		for _, c := range convGrid() {
 			padH, padW := c.pads()
 			xT := gradcheck.RandomTensor(7, batch, c.h, c.w, cin)

@@ -119,6 +119,14 @@ var depthwiseForms = []convForm{
 	}},
 }
 
+// formsFor returns the depthwise or the dense forms.
+func formsFor(depthwise bool) []convForm {
+	if depthwise {
+		return depthwiseForms
+	}
+	return denseForms
+}
+
 func kernelDims(c convCase, cin, cout int, depthwise bool) []int {
 	if depthwise {
 		return []int{c.k, c.k, 1, cin}
@@ -160,10 +168,7 @@ func TestConvForward(t *testing.T) {
 	backend := tpu.ForTests()
 	const batch, cin, cout = 2, 3, 4
 	for _, depthwise := range []bool{false, true} {
-		forms := denseForms
-		if depthwise {
-			forms = depthwiseForms
-		}
+		forms := formsFor(depthwise)
 		for _, c := range convGrid() {
 			padH, padW := c.pads()
 			xT := gradcheck.RandomTensor(1, batch, c.h, c.w, cin)
