@@ -232,3 +232,23 @@ func TestConvVJPOtherRanks(t *testing.T) {
 		}
 	}
 }
+
+// TestConvVJPNegativePadding: ConvGeneral accepts negative paddings (dropped input positions);
+// the kernel gradient must drop the same positions, also with a dilated kernel, where cropping
+// the result instead gives a wrong shape and wrong values.
+func TestConvVJPNegativePadding(t *testing.T) {
+	for _, groups := range []int{1, 2} {
+		for _, dilation := range []int{1, 2} {
+			for _, stride := range []int{1, 2} {
+				_, err := gradcheck.Check(tpu.ForTests(), func(in []*Node) *Node {
+					return ConvGeneral(in[0], in[1], nhwcAxes, []int{stride, stride}, [][2]int{{-1, 1}, {2, -1}}, nil,
+						[]int{dilation, dilation}, groups, 1)
+				}, []*tensors.Tensor{gradcheck.RandomTensor(18, 2, 9, 8, 2), gradcheck.RandomTensor(19, 3, 3, 2/groups, 2)},
+					gradcheck.Options{MaxProbes: 16, Seed: 20})
+				if err != nil {
+					t.Errorf("groups=%d dilation=%d stride=%d: %v", groups, dilation, stride, err)
+				}
+			}
+		}
+	}
+}

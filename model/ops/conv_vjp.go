@@ -178,10 +178,16 @@ func convKernelGrad(x, kernel, v *Node, p *convParams) *Node {
 	pads := make([][2]int, n)
 	crops := make([][2]int, n)
 	for d := range n {
+		pb := p.paddings[d][0]
+		if pb < 0 {
+			// A negative padding drops input positions: drop them from x (cropping the result
+			// instead would shift by taps, not positions, when the kernel is dilated).
+			x = SliceAxis(x, a.InputSpatial[d], AxisRange(-pb))
+			pb = 0
+		}
 		in := x.Shape().Dimensions[a.InputSpatial[d]]
 		out := v.Shape().Dimensions[a.OutputSpatial[d]]
 		k := kernel.Shape().Dimensions[a.KernelSpatial[d]]
-		pb := p.paddings[d][0]
 		pads[d], crops[d] = splitNegative(pb, (k-1)*p.kernelDilations[d]+(out-1)*p.strides[d]+1-in-pb)
 		// With a cropped (clipped to 0) end pad the result is longer than k; keep the first k taps.
 		if crops[d][1] > 0 {
