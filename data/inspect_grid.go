@@ -13,6 +13,9 @@ import (
 // of each as an image: what the model is shown, for -inspect's grid.
 func AugmentedSamples(ds Dataset, order Order, cfg augment.Config, n, views int, seed uint64) ([]image.Image, error) {
 	cfg.Scaling = augment.ScaleUnit
+	if order != nil {
+		order = previewOrder{order}
+	}
 	p, err := NewPipeline(context.Background(), ds, PipelineOptions{
 		BatchSize: n, Views: views, Augment: cfg, Order: order, Seed: seed, Epochs: 1, Workers: 0,
 	})
@@ -49,3 +52,7 @@ func toByte(v float32) uint8 {
 	}
 	return uint8(v*255 + 0.5)
 }
+
+// previewOrder shows only Epoch of an Order: the preview takes the first n images of the epoch even
+// when n cuts across a balanced sampler's runs, which NewPipeline refuses for training batches.
+type previewOrder struct{ Order }

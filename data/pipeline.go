@@ -118,6 +118,10 @@ func NewPipeline(ctx context.Context, ds Dataset, opts PipelineOptions) (*Pipeli
 	if opts.NumShards > 1 && opts.BatchSize%opts.NumShards != 0 {
 		return nil, errors.Errorf("data: batch size %d does not split into %d equal shards", opts.BatchSize, opts.NumShards)
 	}
+	if b, ok := opts.Order.(interface{ BalancedBatch() int }); ok && opts.BatchSize%b.BalancedBatch() != 0 {
+		// Batches cut across the sampler's balanced runs would silently lose classes.
+		return nil, errors.Errorf("data: batch size %d is not a multiple of the balanced sampler's batch size %d", opts.BatchSize, b.BalancedBatch())
+	}
 	if opts.Augment.Width == 0 {
 		opts.Augment = augment.Eval(512)
 	}

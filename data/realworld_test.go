@@ -368,3 +368,34 @@ func TestBalancedShards(t *testing.T) {
 		}
 	}
 }
+
+// TestBalancedSamplerBatchMismatch: a balanced sampler built for batches of 6 cannot feed batches of 8
+// (they would cut across its balanced runs): the pipeline says so instead of losing classes.
+func TestBalancedSamplerBatchMismatch(t *testing.T) {
+	ds := &memDataset{n: 30}
+	s, err := NewSampler(SampleBalanced, ds, 6, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewPipeline(context.Background(), ds, PipelineOptions{BatchSize: 8, Order: s, Augment: augment.Eval(4), Epochs: 1})
+	if err == nil || !strings.Contains(err.Error(), "batch size 8 is not a multiple of the balanced sampler's batch size 6") {
+		t.Errorf("error %v", err)
+	}
+}
+
+// TestAugmentedSamplesFromBalancedSampler: the -inspect preview takes the first n images of a balanced
+// epoch even when n is not a multiple of the sampler's batch size, and returns every view of each.
+func TestAugmentedSamplesFromBalancedSampler(t *testing.T) {
+	ds := &memDataset{n: 30}
+	s, err := NewSampler(SampleBalanced, ds, 6, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := AugmentedSamples(ds, s, augment.Default(8), 4, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 8 || imgs[0].Bounds() != image.Rect(0, 0, 8, 8) {
+		t.Errorf("%d images, first %v; want 8 of 8x8", len(imgs), imgs[0].Bounds())
+	}
+}

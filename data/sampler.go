@@ -140,6 +140,10 @@ type balancedSampler struct {
 	batchSize int
 }
 
+// BalancedBatch is the batch size every run of which holds every class; the pipeline checks that its
+// batches are made of whole runs.
+func (s *balancedSampler) BalancedBatch() int { return s.batchSize }
+
 func (s *balancedSampler) EpochLen() int {
 	return (s.n + s.batchSize - 1) / s.batchSize * s.batchSize
 }
