@@ -39,7 +39,7 @@ var EfficientNetBatchNorm = BatchNormOptions{Momentum: 0.99, Epsilon: 1e-3}
 // In training (ctx.IsTraining(g) and not opts.Frozen) it normalises with the batch mean and
 // (biased) variance, with the full gradient through them (unlike GoMLX's layers/batchnorm with
 // UseBackendInference(false), which puts them behind StopGradient), and updates the moving
-// averages with Variable.SetValueGraph, which context.Exec (and so train.Trainer) write back after
+// averages (of the mean and the unbiased variance) with Variable.SetValueGraph, which context.Exec (and so train.Trainer) write back after
 // the step. Otherwise it normalises with the moving averages.
 //
 // Calling it twice in one graph in the same scope (weights shared) chains the two moving-average
@@ -80,6 +80,12 @@ func BatchNorm(ctx *context.Context, x *Node, opts BatchNormOptions) *Node {
 	}
 
 	y, batchMean, batchVariance := batchNormTraining(x, scale, offset, opts.Epsilon)
+	// The moving variance estimates the population's, so it takes the unbiased batch variance
+	// (n/(n-1) times the biased one that normalises the batch), as PyTorch and TF's fused batch norm
+	// do: the statistics of torchvision's and timm's weights were accumulated that way.
+	if n := x.Shape().Size() / channels; n > 1 {
+		batchVariance = MulScalar(batchVariance, float64(n)/float64(n-1))
+	}
 	momentum := opts.Momentum
 	update := func(v *context.Variable, batch *Node) {
 		batch = StopGradient(batch)

@@ -328,7 +328,7 @@ func TestBatchNormMovingAveragesInTrainer(t *testing.T) {
 			}
 			for i := range batch {
 				d := float64(xs[i*channels+c]) - m
-				v += d * d / batch
+				v += d * d / (batch - 1) // The moving variance accumulates the unbiased estimate.
 			}
 			wantMean[c] = momentum*wantMean[c] + (1-momentum)*m
 			wantVar[c] = momentum*wantVar[c] + (1-momentum)*v
