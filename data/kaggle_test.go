@@ -291,7 +291,7 @@ func TestOpenDetectsLayouts(t *testing.T) {
 	if err := WriteFolder(src, folderDir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := WriteTFRecords(src, tfDir, "ld_train", 2); err != nil {
+	if _, err := WriteTFRecords(src, tfDir, "ld_train", 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, dir := range []string{kaggleDir, folderDir, tfDir} {

@@ -330,7 +330,7 @@ func TestFolderLayoutRepeatedFileNames(t *testing.T) {
 	if back, err := ReadFolds(foldFile, ds); err != nil || !reflect.DeepEqual(back, folds) {
 		t.Errorf("fold file read back: %v %v, want %v", back, err, folds)
 	}
-	files, err := WriteTFRecords(ds, t.TempDir(), "ld_train", 2)
+	files, err := WriteTFRecords(ds, t.TempDir(), "ld_train", 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -466,7 +466,9 @@ func OpenTFRecords(files []string, opts Options) (Dataset, error) {
 // record stores the image's original bytes when ds has them (RawImager: files, TFRecords, subsets of
 // them), else a quality-95 JPEG; unlabelled images get no target feature. The class names are written
 // to dir/label_num_to_disease_map.json so OpenTFRecords reads them back. It returns the file paths.
-func WriteTFRecords(ds Dataset, dir, prefix string, shards int) ([]string, error) {
+// progress, when not nil, is called after each image with the number written so far and the total
+// (writing all of Cassava takes minutes).
+func WriteTFRecords(ds Dataset, dir, prefix string, shards int, progress func(done, total int)) ([]string, error) {
 	if shards < 1 {
 		return nil, errors.Errorf("WriteTFRecords: shards=%d, must be >= 1", shards)
 	}
@@ -478,10 +480,17 @@ func WriteTFRecords(ds Dataset, dir, prefix string, shards int) ([]string, error
 		return nil, errors.Wrapf(err, "creating %s", dir)
 	}
 	var paths []string
+	done := 0
+	written := func() {
+		done++
+		if progress != nil {
+			progress(done, ds.Len())
+		}
+	}
 	for s := 0; s < shards; s++ {
 		count := (ds.Len() - s + shards - 1) / shards
 		path := filepath.Join(dir, fmt.Sprintf("%s%02d-%d.tfrec", prefix, s, count))
-		if err := writeShard(ds, path, s, shards); err != nil {
+		if err := writeShard(ds, path, s, shards, written); err != nil {
 			return nil, err
 		}
 		paths = append(paths, path)
@@ -489,7 +498,7 @@ func WriteTFRecords(ds Dataset, dir, prefix string, shards int) ([]string, error
 	return paths, writeLabelMap(filepath.Join(dir, KaggleLabelMap), ds.Classes())
 }
 
-func writeShard(ds Dataset, path string, shard, shards int) error {
+func writeShard(ds Dataset, path string, shard, shards int, written func()) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return errors.Wrapf(err, "WriteTFRecords")
@@ -508,6 +517,7 @@ func writeShard(ds Dataset, path string, shard, shards int) error {
 			f.Close()
 			return errors.Wrapf(err, "writing %s", path)
 		}
+		written()
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()

@@ -137,7 +137,7 @@ func TestExampleEncodingMatchesProtobuf(t *testing.T) {
 func writeShards(t *testing.T, ds Dataset, n int) (string, []string) {
 	t.Helper()
 	dir := t.TempDir()
-	files, err := WriteTFRecords(ds, dir, "ld_train", n)
+	files, err := WriteTFRecords(ds, dir, "ld_train", n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestTFRecordBadLabelsAndDuplicates(t *testing.T) {
 	}
 	// The same records twice: duplicate image names.
 	dir, files = writeShards(t, src, 1)
-	again, err := WriteTFRecords(src, dir, "copy", 1)
+	again, err := WriteTFRecords(src, dir, "copy", 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,5 +412,26 @@ func TestMaskedCRCKnownAnswers(t *testing.T) {
 	}
 	if got := maskedCRC([]byte("1234567890asdfghjkl")); got != 4134599430 {
 		t.Errorf("masked CRC: %d, want 4134599430", got)
+	}
+}
+
+func TestWriteTFRecordsProgress(t *testing.T) {
+	src := tinySynthetic(t)
+	var calls []int
+	if _, err := WriteTFRecords(src, t.TempDir(), "ld_train", 3, func(done, total int) {
+		if total != src.Len() {
+			t.Errorf("progress total %d, want %d", total, src.Len())
+		}
+		calls = append(calls, done)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != src.Len() || calls[len(calls)-1] != src.Len() {
+		t.Errorf("progress called with %v, want 1..%d", calls, src.Len())
+	}
+	for i, done := range calls {
+		if done != i+1 {
+			t.Fatalf("progress call %d reported %d written", i, done)
+		}
 	}
 }

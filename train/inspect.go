@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/supcon-go/supcon/data"
 	"github.com/supcon-go/supcon/data/augment"
 )
@@ -47,7 +48,11 @@ func writeShards(f *dataFlags) error {
 	if err != nil {
 		return err
 	}
-	files, err := data.WriteTFRecords(ds, *f.shardsDir, "ld_train", *f.shards)
+	bar := progressbar.Default(int64(ds.Len()), "writing TFRecords")
+	files, err := data.WriteTFRecords(ds, *f.shardsDir, "ld_train", *f.shards, func(done, _ int) {
+		_ = bar.Set(done) // A progress bar that cannot draw is no reason to stop writing.
+	})
+	_ = bar.Finish()
 	if err != nil {
 		return err
 	}
